@@ -1,0 +1,20 @@
+"""mlp2x_gelu projector: image tokens [N_img, D_vis] -> LM embeddings [N_img, D]."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+from .config import ProjectorConfig
+
+
+class Projector:
+    def __init__(self, config: ProjectorConfig, tensors: dict[str, np.ndarray], backend: K.Backend | None = None) -> None:
+        self.config = config
+        self.backend = backend or K.Backend()
+        self.w0, self.b0 = tensors["projector.0.weight"], tensors["projector.0.bias"]
+        self.w2, self.b2 = tensors["projector.2.weight"], tensors["projector.2.bias"]
+
+    def __call__(self, t):  # [N_img, D_vis] -> [N_img, D]
+        h = K.gelu(self.backend.linear(t, self.w0, self.b0))  # [N_img, D]
+        return self.backend.linear(h, self.w2, self.b2)

@@ -1,0 +1,46 @@
+"""NumPy stand-ins for the module's exports, for CPython tests of SimdBackend.
+
+They follow the exports' contract exactly (byte addresses + sizes, bias address 0 = none,
+the packed panel layout) but read and write process memory through ctypes, so a model
+run on `SimdBackend(*emulated_exports())` in CPython exercises the same addresses,
+checks, packing and dispatch as the browser. A wrong address crashes here too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .backend import PANEL
+
+
+def _view(addr, shape):  # byte address -> float32 array of `shape` over that memory
+    size = int(np.prod(shape))
+    if size == 0:
+        return np.zeros(shape, np.float32)
+    return np.ctypeslib.as_array((ctypes.c_float * size).from_address(addr)).reshape(shape)
+
+
+def emulated_exports(calls=None):
+    """(gemm_packed, gemm_dot) computing in NumPy; calls (a list) records (name, m, n, k)."""
+
+    def finish(a, w, bias, c, m, n, k):  # w: [N, K] view
+        out = _view(c, (m, n))
+        out[...] = _view(a, (m, k)) @ w.T
+        if bias:
+            out += _view(bias, (n,))
+
+    def gemm_packed(a, wp, bias, c, m, n, k):
+        if calls is not None:
+            calls.append(("gemm_packed", m, n, k))
+        n_panels = -(-n // PANEL)
+        panels = _view(wp, (n_panels, k, PANEL))  # [N8/8, K, 8]
+        finish(a, panels.transpose(0, 2, 1).reshape(n_panels * PANEL, k)[:n], bias, c, m, n, k)
+
+    def gemm_dot(a, w, bias, c, m, n, k):
+        if calls is not None:
+            calls.append(("gemm_dot", m, n, k))
+        finish(a, _view(w, (n, k)), bias, c, m, n, k)
+
+    return gemm_packed, gemm_dot

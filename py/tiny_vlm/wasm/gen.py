@@ -1,0 +1,364 @@
+"""Generate the WAT text of the float32 WASM SIMD GEMM module (and assemble it with wabt).
+
+    python -m tiny_vlm.wasm.gen OUTDIR [--wat2wasm PATH]
+
+writes `tiny_vlm_gemm_relaxed.wat` (FMA via `f32x4.relaxed_madd`) and
+`tiny_vlm_gemm_simd128.wat` (plain SIMD128 mul + add) and, when wat2wasm is found, the
+matching `.wasm` files. Both modules export the same two functions, every argument an i32
+(byte addresses into the imported memory, then sizes):
+
+    gemm_packed(a, wp, bias, c, M, N, K)   C[M, N] = A[M, K] @ W[N, K]^T (+ bias[N])
+                                           W given packed: wp = pack(W) [ceil(N/8), K, 8]
+    gemm_dot(a, w, bias, c, M, N, K)       same product, W in the Linear layout [N, K]
+
+bias == 0 means "no bias" (address 0 is the null pointer in Emscripten; no array lives
+there). K == 0 gives C = bias (or 0). The kernels read only A[M, K], W (packed or not)
+and bias[N], write only C[M, N], and keep every intermediate in locals: no shadow stack,
+no globals, no data segment, no start function; the only import is `env.memory`, so the
+module works on Pyodide's own memory and keeps working after that memory grows.
+
+Tile shapes. V8 on x64 gives WASM code the 16 xmm registers, and TurboFan schedules all
+loads of a loop body first (measured: the disassembly of an unrolled 6x8 tile showed every
+broadcast hoisted and ~40 spill moves per iteration). So the rule is: accumulators + every
+vector loaded in one loop iteration <= 16, and no k-unrolling that multiplies the loads.
+Measured in Node 20 (V8 11.3) on this AMD EPYC (Zen 4), GFLOP/s at [49,256]x[256,1024]:
+packed 6x8 unrolled x4 41, 6x8 x1 31, 5x8 x1 28, 4x8 x2 33, 4x8 x1 58-62 (chosen);
+dot 3x4 31, 1x4 37, 2x4 57-60 (chosen). The 128-bit FMA peak here is ~60.
+- gemm_packed, 4x8 register tile: 4 rows of A x one 8-wide panel of packed W. Per k it
+  loads 2 vectors of W (the panel row, contiguous thanks to packing) and 4 broadcast
+  scalars of A, and does 8 FMAs into 8 accumulators: 8 + 2 + 4 = 14 registers (the
+  plain build's mul temporaries fit in the other 2). The W panel (K * 32 bytes) stays in
+  L1/L2 while all row tiles of A stream past it. Row tails (M % 4) get their own 1..3-row
+  tiles; the last panel of a width N % 8 is zero-padded by pack() and stored lane by lane.
+- gemm_dot, 2x4 tile for small M (decode steps: M = 1 is a matrix-vector product and no
+  packing pays off): 2 rows of A x 4 rows of W, each step loads 4 consecutive k of each
+  and does 8 FMAs into 8 vector accumulators (8 + 2 + 4 = 14 registers), then one 4x4
+  transpose-add reduces the 4 partial sums of each accumulator and stores 4 adjacent C
+  values at once. N % 4 columns use a 2x1 tile, M % 2 rows a 1x4/1x1 tile, K % 4 steps
+  load single floats into lane 0 (v128.load32_zero) so no lane ever reads past a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PACKED_ROWS = 4   # MR of gemm_packed: 4x8 tile, 14 xmm registers (see module docstring)
+PACKED_UNROLL = 1  # k steps per gemm_packed loop iteration (see module docstring)
+PANEL = 8         # NR of gemm_packed: two f32x4 vectors; pack() pads N to a multiple of 8
+DOT_ROWS = 2      # rows of A per gemm_dot tile
+DOT_COLS = 4      # rows of W per gemm_dot tile (one 4x4 transpose-add per tile)
+BUILDS = ("relaxed", "simd128")  # file stems: tiny_vlm_gemm_<build>.wat / .wasm
+
+
+def _shuffle(lanes):  # 4 f32 lanes picked from (x, y): 0-3 from x, 4-7 from y -> 16 byte lanes
+    return "i8x16.shuffle " + " ".join(str(4 * lane + byte) for lane in lanes for byte in range(4))
+
+
+class _Wat:
+    """A line buffer with the two builds' multiply-accumulate."""
+
+    def __init__(self, relaxed: bool) -> None:
+        self.relaxed = relaxed
+        self.lines: list[str] = []
+
+    def __call__(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def madd(self, acc: str, x: str, y: str) -> None:  # acc += x * y, lanewise
+        if self.relaxed:  # one fused instruction (vfmadd231ps on x64 with FMA)
+            self(f"local.get {x}", f"local.get {y}", f"local.get {acc}", "f32x4.relaxed_madd",
+                 f"local.set {acc}")
+        else:
+            self(f"local.get {acc}", f"local.get {x}", f"local.get {y}", "f32x4.mul", "f32x4.add",
+                 f"local.set {acc}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _helpers() -> str:
+    """Lane-wise partial loads/stores for the N tails (bias and C are never over-read/written)."""
+    load = ["(func $load_part (param $p i32) (param $n i32) (result v128)  ;; lanes < n of f32[p], rest 0",
+            "  (local $v v128)"]
+    for lane in range(3):
+        load += [f"  (if (i32.gt_u (local.get $n) (i32.const {lane})) (then",
+                 f"    (local.set $v (f32x4.replace_lane {lane} (local.get $v) (f32.load offset={4 * lane} (local.get $p))))))"]
+    load += ["  (if (i32.gt_u (local.get $n) (i32.const 3)) (then",
+             "    (local.set $v (v128.load (local.get $p)))))",
+             "  (local.get $v))"]
+    store = ["(func $store_part (param $p i32) (param $v v128) (param $n i32)  ;; f32[p + lane] = v[lane] for lane < min(n, 4)"]
+    for lane in range(4):
+        store += [f"  (if (i32.gt_u (local.get $n) (i32.const {lane})) (then",
+                  f"    (f32.store offset={4 * lane} (local.get $p) (f32x4.extract_lane {lane} (local.get $v)))))"]
+    store[-1] += ")"
+    return "\n".join(load + store)
+
+
+# ------------------------------------------------------------------ gemm_packed
+
+def _packed_tile(w: _Wat, mr: int, unroll: int) -> None:
+    """One mr x 8 tile at rows i.., panel j0: accumulate over K, add bias, store C."""
+    w(f";; ---- {mr}x8 tile", "local.get $a", "local.get $i", "local.get $lda", "i32.mul", "i32.add",
+      "local.set $a0")
+    for r in range(1, mr):
+        w(f"local.get $a{r - 1}", "local.get $lda", "i32.add", f"local.set $a{r}")
+    for r in range(mr):
+        w(f"local.get $b0", f"local.set $c{r}_0", f"local.get $b1", f"local.set $c{r}_1")
+    w("local.get $wpan", "local.set $wk", "i32.const 0", "local.set $kk")
+
+    def step(u: int) -> None:  # one k: 2 panel vectors x mr broadcast scalars
+        w(f"local.get $wk", f"v128.load offset={32 * u}", "local.set $w0",
+          f"local.get $wk", f"v128.load offset={32 * u + 16}", "local.set $w1")
+        for r in range(mr):
+            w(f"local.get $a{r}", "local.get $kk", "i32.add", f"v128.load32_splat offset={4 * u}",
+              "local.set $x")
+            w.madd(f"$c{r}_0", "$x", "$w0")
+            w.madd(f"$c{r}_1", "$x", "$w1")
+
+    if unroll > 1:  # k in steps of `unroll` while kk < kendu, then single steps while kk < kend
+        w("(block $ku_done", "local.get $kk", "local.get $kendu", "i32.ge_u", "br_if $ku_done", "(loop $ku")
+        for u in range(unroll):
+            step(u)
+        w("local.get $wk", f"i32.const {32 * unroll}", "i32.add", "local.set $wk",
+          "local.get $kk", f"i32.const {4 * unroll}", "i32.add", "local.tee $kk",
+          "local.get $kendu", "i32.lt_u", "br_if $ku", "))")
+    w("(block $k1_done", "local.get $kk", "local.get $kend", "i32.ge_u", "br_if $k1_done", "(loop $k1")
+    step(0)
+    w("local.get $wk", "i32.const 32", "i32.add", "local.set $wk",
+      "local.get $kk", "i32.const 4", "i32.add", "local.tee $kk",
+      "local.get $kend", "i32.lt_u", "br_if $k1", "))")
+
+    # store: C row pointer of row i (+ j0); full panel = 2 vector stores, tail = lanes
+    w("local.get $c", "local.get $i", "local.get $ldc", "i32.mul", "i32.add",
+      "local.get $j0", "i32.const 2", "i32.shl", "i32.add", "local.set $cp")
+    for r in range(mr):
+        if r:
+            w("local.get $cp", "local.get $ldc", "i32.add", "local.set $cp")
+        w("local.get $nr", "i32.const 8", "i32.eq", "(if (then",
+          "local.get $cp", f"local.get $c{r}_0", "v128.store",
+          "local.get $cp", f"local.get $c{r}_1", "v128.store offset=16",
+          ") (else",
+          "local.get $cp", f"local.get $c{r}_0", "local.get $nr", "call $store_part",
+          "local.get $cp", "i32.const 16", "i32.add", f"local.get $c{r}_1",
+          "local.get $nr", "i32.const 4", "i32.sub", "i32.const 0", "local.get $nr", "i32.const 4",
+          "i32.gt_u", "select", "call $store_part", "))")
+    w("local.get $i", f"i32.const {mr}", "i32.add", "local.set $i")
+
+
+def _gemm_packed(relaxed: bool, mr_max: int, unroll: int) -> str:
+    w = _Wat(relaxed)
+    w(f'(func $gemm_packed (export "gemm_packed")',
+      "  (param $a i32) (param $wp i32) (param $bias i32) (param $c i32)",
+      "  (param $m i32) (param $n i32) (param $k i32)",
+      "  (local $lda i32) (local $ldc i32) (local $kend i32) (local $kendu i32)",
+      "  (local $j0 i32) (local $nr i32) (local $wpan i32) (local $i i32) (local $mr i32)",
+      "  (local $wk i32) (local $kk i32) (local $cp i32)",
+      "  " + " ".join(f"(local $a{r} i32)" for r in range(mr_max)),
+      "  (local $b0 v128) (local $b1 v128) (local $w0 v128) (local $w1 v128) (local $x v128)",
+      "  " + " ".join(f"(local $c{r}_0 v128) (local $c{r}_1 v128)" for r in range(mr_max)))
+    w("local.get $k", "i32.const 2", "i32.shl", "local.tee $lda", "local.set $kend",
+      "local.get $k", f"i32.const {-unroll}", "i32.and", "i32.const 2", "i32.shl", "local.set $kendu",
+      "local.get $n", "i32.const 2", "i32.shl", "local.set $ldc",
+      "local.get $wp", "local.set $wpan")
+    w("(block $panels_done", "(loop $panels",
+      "local.get $j0", "local.get $n", "i32.ge_u", "br_if $panels_done",
+      # nr = min(8, n - j0)
+      "local.get $n", "local.get $j0", "i32.sub", "local.tee $nr", "i32.const 8",
+      "local.get $nr", "i32.const 8", "i32.lt_u", "select", "local.set $nr")
+    # bias vectors of this panel (zero without bias; lane loads on the tail panel)
+    w("v128.const i32x4 0 0 0 0", "local.tee $b0", "local.set $b1",
+      "local.get $bias", "(if (then",
+      "local.get $bias", "local.get $j0", "i32.const 2", "i32.shl", "i32.add", "local.set $cp",
+      "local.get $nr", "i32.const 8", "i32.eq", "(if (then",
+      "local.get $cp", "v128.load", "local.set $b0",
+      "local.get $cp", "v128.load offset=16", "local.set $b1",
+      ") (else",
+      "local.get $cp", "local.get $nr", "call $load_part", "local.set $b0",
+      "local.get $cp", "i32.const 16", "i32.add",
+      "local.get $nr", "i32.const 4", "i32.sub", "i32.const 0", "local.get $nr", "i32.const 4",
+      "i32.gt_u", "select", "call $load_part", "local.set $b1", "))", "))")
+    # row tiles: full mr_max-row tiles, then one tail tile of m % mr_max rows
+    w("i32.const 0", "local.set $i",
+      "(block $rows_done", "(loop $rows",
+      "local.get $m", "local.get $i", "i32.sub", "local.tee $mr", f"i32.const {mr_max}",
+      "i32.ge_u", "(if (then")
+    _packed_tile(w, mr_max, unroll)
+    w("br $rows", "))")
+    for mr in range(mr_max - 1, 0, -1):
+        w("local.get $mr", f"i32.const {mr}", "i32.eq", "(if (then")
+        _packed_tile(w, mr, unroll)
+        w("br $rows_done", "))")
+    w("))")  # rows_done: mr == 0
+    w("local.get $j0", "i32.const 8", "i32.add", "local.set $j0",
+      "local.get $wpan", "local.get $kend", "i32.const 3", "i32.shl", "i32.add", "local.set $wpan",
+      "br $panels", "))", ")")
+    return w.text()
+
+
+# ------------------------------------------------------------------ gemm_dot
+
+def _dot_tile(w: _Wat, mr: int, nr: int) -> None:
+    """mr rows of A x nr rows of W at (i, j): dot products over K, + bias, store C."""
+    w(f";; ---- dot {mr}x{nr} tile", "local.get $a", "local.get $i", "local.get $lda", "i32.mul",
+      "i32.add", "local.set $a0")
+    for r in range(1, mr):
+        w(f"local.get $a{r - 1}", "local.get $lda", "i32.add", f"local.set $a{r}")
+    w("local.get $w", "local.get $j", "local.get $lda", "i32.mul", "i32.add", "local.set $p0")
+    for q in range(1, nr):
+        w(f"local.get $p{q - 1}", "local.get $lda", "i32.add", f"local.set $p{q}")
+    for r in range(mr):
+        for q in range(nr):
+            w("v128.const i32x4 0 0 0 0", f"local.set $s{r}_{q}")
+    w("i32.const 0", "local.set $kk")
+
+    def step(load: str) -> None:  # 4 consecutive k (v128.load) or one k in lane 0 (load32_zero)
+        for r in range(mr):
+            w(f"local.get $a{r}", "local.get $kk", "i32.add", load, f"local.set $x{r}")
+        for q in range(nr):
+            w(f"local.get $p{q}", "local.get $kk", "i32.add", load, "local.set $y")
+            for r in range(mr):
+                w.madd(f"$s{r}_{q}", f"$x{r}", "$y")
+
+    w("(block $k4_done", "local.get $kk", "local.get $kend4", "i32.ge_u", "br_if $k4_done", "(loop $k4")
+    step("v128.load")
+    w("local.get $kk", "i32.const 16", "i32.add", "local.tee $kk",
+      "local.get $kend4", "i32.lt_u", "br_if $k4", "))")
+    w("(block $k1_done", "local.get $kk", "local.get $kend", "i32.ge_u", "br_if $k1_done", "(loop $k1")
+    step("v128.load32_zero")
+    w("local.get $kk", "i32.const 4", "i32.add", "local.tee $kk",
+      "local.get $kend", "i32.lt_u", "br_if $k1", "))")
+
+    w("local.get $c", "local.get $i", "local.get $ldc", "i32.mul", "i32.add",
+      "local.get $j", "i32.const 2", "i32.shl", "i32.add", "local.set $cp")
+    if nr == 4:  # bias[j:j+4] as one vector (or 0)
+        w("v128.const i32x4 0 0 0 0", "local.set $y",
+          "local.get $bias", "(if (then", "local.get $bias", "local.get $j", "i32.const 2", "i32.shl",
+          "i32.add", "v128.load", "local.set $y", "))")
+    else:  # bias[j] (or 0)
+        w("f32.const 0", "local.set $f",
+          "local.get $bias", "(if (then", "local.get $bias", "local.get $j", "i32.const 2", "i32.shl",
+          "i32.add", "f32.load", "local.set $f", "))")
+    for r in range(mr):
+        if r:
+            w("local.get $cp", "local.get $ldc", "i32.add", "local.set $cp")
+        if nr == 4:
+            # transpose-add: [sum s_0, sum s_1, sum s_2, sum s_3]
+            w("local.get $cp",
+              f"local.get $s{r}_0", f"local.get $s{r}_1", _shuffle([0, 4, 1, 5]),
+              f"local.get $s{r}_0", f"local.get $s{r}_1", _shuffle([2, 6, 3, 7]), "f32x4.add",
+              "local.set $x0",  # [s0_0+s0_2, s1_0+s1_2, s0_1+s0_3, s1_1+s1_3]
+              f"local.get $s{r}_2", f"local.get $s{r}_3", _shuffle([0, 4, 1, 5]),
+              f"local.get $s{r}_2", f"local.get $s{r}_3", _shuffle([2, 6, 3, 7]), "f32x4.add",
+              "local.set $t",
+              "local.get $x0", "local.get $t", _shuffle([0, 1, 4, 5]),
+              "local.get $x0", "local.get $t", _shuffle([2, 3, 6, 7]), "f32x4.add",
+              "local.get $y", "f32x4.add", "v128.store")
+        else:
+            w("local.get $cp", f"local.get $s{r}_0",
+              f"local.get $s{r}_0", f"local.get $s{r}_0", _shuffle([2, 3, 2, 3]),
+              "f32x4.add", "local.tee $t", "f32x4.extract_lane 0", "local.get $t",
+              "f32x4.extract_lane 1", "f32.add", "local.get $f", "f32.add", "f32.store")
+    w("local.get $j", f"i32.const {nr}", "i32.add", "local.set $j")
+
+
+def _gemm_dot(relaxed: bool, dot_rows: int) -> str:
+    w = _Wat(relaxed)
+    w(f'(func $gemm_dot (export "gemm_dot")',
+      "  (param $a i32) (param $w i32) (param $bias i32) (param $c i32)",
+      "  (param $m i32) (param $n i32) (param $k i32)",
+      "  (local $lda i32) (local $ldc i32) (local $kend i32) (local $kend4 i32)",
+      "  (local $i i32) (local $j i32) (local $kk i32) (local $cp i32) (local $f f32)",
+      "  " + " ".join(f"(local $a{r} i32)" for r in range(dot_rows)),
+      "  " + " ".join(f"(local $p{q} i32)" for q in range(DOT_COLS)),
+      "  " + " ".join(f"(local $x{r} v128)" for r in range(dot_rows)) + " (local $y v128) (local $t v128)",
+      "  " + " ".join(f"(local $s{r}_{q} v128)" for r in range(dot_rows) for q in range(DOT_COLS)))
+    w("local.get $k", "i32.const 2", "i32.shl", "local.tee $lda", "local.set $kend",
+      "local.get $k", "i32.const -4", "i32.and", "i32.const 2", "i32.shl", "local.set $kend4",
+      "local.get $n", "i32.const 2", "i32.shl", "local.set $ldc")
+    w("i32.const 0", "local.set $i", "(block $rows_done", "(loop $rows")
+    for mr in range(dot_rows, 0, -1):
+        cond = "i32.ge_u" if mr == dot_rows else "i32.eq"
+        w("local.get $m", "local.get $i", "i32.sub", f"i32.const {mr}", cond, "(if (then",
+          "i32.const 0", "local.set $j",
+          f"(block $cols{mr}_done", f"(loop $cols{mr}",  # full 4-column tiles
+          "local.get $j", f"i32.const {DOT_COLS}", "i32.add", "local.get $n", "i32.gt_u",
+          f"br_if $cols{mr}_done")
+        _dot_tile(w, mr, DOT_COLS)
+        w(f"br $cols{mr}", "))",
+          f"(block $tail{mr}_done", f"(loop $tail{mr}",  # single columns
+          "local.get $j", "local.get $n", "i32.ge_u", f"br_if $tail{mr}_done")
+        _dot_tile(w, mr, 1)
+        w(f"br $tail{mr}", "))",
+          "local.get $i", f"i32.const {mr}", "i32.add", "local.set $i", "br $rows", "))")
+    w("))", ")")  # falls out of $rows when m - i == 0
+    return w.text()
+
+
+# ------------------------------------------------------------------ module and build
+
+def generate_wat(relaxed: bool, packed_rows: int = PACKED_ROWS, dot_rows: int = DOT_ROWS,
+                 packed_unroll: int = PACKED_UNROLL) -> str:
+    """WAT text of the GEMM module; relaxed=True uses f32x4.relaxed_madd (FMA)."""
+    build = "relaxed-SIMD FMA" if relaxed else "plain SIMD128"
+    return "\n".join([
+        f";; tiny-vlm float32 GEMM kernels ({build}); generated by tiny_vlm/wasm/gen.py, do not edit.",
+        "(module",
+        '(import "env" "memory" (memory 0))',
+        _helpers(), _gemm_packed(relaxed, packed_rows, packed_unroll), _gemm_dot(relaxed, dot_rows),
+        ")", ""])
+
+
+def write_wat(outdir) -> dict[str, Path]:
+    """Write tiny_vlm_gemm_{relaxed,simd128}.wat into outdir; returns {build: path}."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for build in BUILDS:
+        path = outdir / f"tiny_vlm_gemm_{build}.wat"
+        path.write_text(generate_wat(relaxed=build == "relaxed"))
+        paths[build] = path
+    return paths
+
+
+def build_wasm(outdir, wat2wasm: str = "wat2wasm") -> dict[str, Path]:
+    """Generate and assemble both builds into outdir; returns {build: path of the .wasm}.
+
+    Raises FileNotFoundError when wat2wasm is missing, CalledProcessError when it fails.
+    Output bytes depend only on this generator and the wabt version (no debug names).
+    """
+    exe = shutil.which(wat2wasm)
+    if exe is None:
+        raise FileNotFoundError(f"wat2wasm not found: {wat2wasm!r} (Debian package wabt)")
+    paths = {}
+    for build, wat in write_wat(outdir).items():
+        wasm = wat.with_suffix(".wasm")
+        flags = ["--enable-relaxed-simd"] if build == "relaxed" else []
+        subprocess.run([exe, *flags, str(wat), "-o", str(wasm)], check=True)
+        paths[build] = wasm
+    return paths
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tiny_vlm.wasm.gen", description=__doc__.splitlines()[0])
+    parser.add_argument("outdir")
+    parser.add_argument("--wat2wasm", help="path of wabt's wat2wasm (default: on PATH, else .wat only)")
+    args = parser.parse_args(argv)
+    if args.wat2wasm is not None and shutil.which(args.wat2wasm) is None:
+        parser.error(f"--wat2wasm {args.wat2wasm}: not found")
+    args.wat2wasm = args.wat2wasm or "wat2wasm"
+    if shutil.which(args.wat2wasm) is None:
+        for path in write_wat(args.outdir).values():
+            print(path)
+        print(f"wat2wasm not found ({args.wat2wasm!r}): wrote the .wat files only", file=sys.stderr)
+        return 0
+    for path in build_wasm(args.outdir, args.wat2wasm).values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Install the training/evaluation sources into a cache outside the repo.
+
+    python -m tiny_vlm_train.assets            # apt + npm + sample images
+    TINY_VLM_ASSETS=/some/dir python -m tiny_vlm_train.assets
+
+Sources (all fetched with the ordinary clients: apt-get, npm, pip):
+- Debian fonts-noto-color-emoji                (Noto emoji, OFL-1.1)
+- Debian tuxpaint-data, mypaint-data-extras,   (background photos/templates/textures)
+  mate-backgrounds
+- npm emoji-datasource-{twitter,facebook,google,apple} (64 px PNG per emoji)
+- npm @lobehub/fluent-emoji-3d                  (3-D shaded PNGs)
+- scikit-image / scikit-learn sample images    (pip packages)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+APT_PACKAGES = ("fonts-noto-color-emoji", "tuxpaint-data", "mypaint-data-extras", "mate-backgrounds")
+NPM_PACKAGES = (
+    "emoji-datasource@16.0.0",
+    "emoji-datasource-twitter@16.0.0",
+    "emoji-datasource-facebook@16.0.0",
+    "emoji-datasource-google@16.0.0",
+    "emoji-datasource-apple@16.0.0",
+    "@lobehub/fluent-emoji-3d@1.1.0",
+)
+NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+BACKGROUND_DIRS = {
+    "tuxpaint": Path("/usr/share/tuxpaint/templates"),
+    "mypaint": Path("/usr/share/mypaint-data"),
+    "mate": Path("/usr/share/backgrounds/mate"),
+}
+
+
+def assets_dir() -> Path:
+    """The asset cache: $TINY_VLM_ASSETS or ~/.cache/tiny-vlm/assets."""
+    return Path(os.environ.get("TINY_VLM_ASSETS", Path.home() / ".cache" / "tiny-vlm" / "assets"))
+
+
+def npm_root() -> Path:
+    return assets_dir() / "npm" / "node_modules"
+
+
+def install_apt() -> None:
+    missing = [p for p in APT_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True)
+
+
+def install_npm() -> None:
+    prefix = assets_dir() / "npm"
+    prefix.mkdir(parents=True, exist_ok=True)
+    want = [p for p in NPM_PACKAGES if not (npm_root() / p.rsplit("@", 1)[0]).exists()]
+    if want:
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix), *want], check=True)
+
+
+def install_samples() -> None:
+    """Copy scikit-image / scikit-learn bundled sample photos into the cache as PNG/JPEG."""
+    out = assets_dir() / "samples"
+    out.mkdir(parents=True, exist_ok=True)
+    import numpy as np
+    from PIL import Image
+
+    try:
+        from sklearn.datasets import load_sample_images
+
+        for name, img in zip(("china", "flower"), load_sample_images().images):
+            Image.fromarray(np.asarray(img, dtype=np.uint8)).save(out / f"sklearn_{name}.jpg", quality=95)
+    except ImportError:
+        print("scikit-learn missing: pip install scikit-learn", file=sys.stderr)
+    try:
+        import skimage.data as skd
+
+        for name in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "cat", "camera", "moon", "grass", "gravel", "brick", "rough_wall"):
+            try:
+                img = np.asarray(getattr(skd, name)())
+            except Exception as err:  # some samples need a download; skip those
+                print(f"skimage {name}: skipped ({err.__class__.__name__})", file=sys.stderr)
+                continue
+            if img.ndim == 2:
+                img = np.stack([img] * 3, -1)
+            if img.dtype != np.uint8:
+                img = (255 * (img - img.min()) / max(1e-6, float(img.max() - img.min()))).astype(np.uint8)
+            Image.fromarray(img[..., :3]).save(out / f"skimage_{name}.png")
+    except ImportError:
+        print("scikit-image missing: pip install scikit-image", file=sys.stderr)
+
+
+def main() -> None:
+    if shutil.which("apt-get"):
+        install_apt()
+    install_npm()
+    install_samples()
+    print(f"assets ready in {assets_dir()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Export a training checkpoint to a tiny-vlm model directory.
+
+    python -m tiny_vlm_train.export runs/default/ckpt.pt models/tiny-vlm-emoji [--quant int8]
+
+Folds BatchNorm, reparameterizable branches, identities and layer scales
+(TrainVLM.inference_tensors), writes model.safetensors through tiny_vlm.weights.save_weights
+(int8 per-row by default), tokenizer.json and labels.json, and prints the per-tensor
+quantization error. The model card (README.md) is written by tiny_vlm_train.card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tiny_vlm import quant as Q
+from tiny_vlm.weights import save_weights
+
+from .train import load_trained
+
+
+def export(ckpt: Path, out_dir: Path, quant: str = "int8", verbose: bool = True) -> dict:
+    model, ck = load_trained(Path(ckpt))
+    tensors = model.inference_tensors()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"training_step": str(ck["step"]), "training_images": str(ck["step"] * ck["args"]["batch_size"]),
+            "classes": str(len(ck["labels"]))}
+    rows = save_weights(out_dir / "model.safetensors", tensors, model.config, quant=quant, metadata=meta)
+    (out_dir / "tokenizer.json").write_text(ck["tokenizer"])
+    (out_dir / "labels.json").write_text(json.dumps(ck["labels"], ensure_ascii=False, indent=1) + "\n")
+    if verbose:
+        print(Q.format_report(rows) if hasattr(Q, "format_report") else rows)
+    size = (out_dir / "model.safetensors").stat().st_size
+    n_params = sum(int(t.size) for t in tensors.values())
+    print(f"wrote {out_dir}/model.safetensors ({size / 1e6:.2f} MB, {n_params:,} params, {quant})")
+    return {"bytes": size, "params": n_params, "quant": quant, "step": ck["step"]}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("ckpt")
+    ap.add_argument("out_dir")
+    ap.add_argument("--quant", default="int8")
+    args = ap.parse_args(argv)
+    export(Path(args.ckpt), Path(args.out_dir), args.quant)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Scene generator: emoji objects composited on photos or plain/gradient backgrounds.
+
+Deterministic from (seed, index): `SceneGenerator(...).render(index)` always gives the
+same image and object list. Split "train" uses the training emoji styles and background
+photos; split "heldout" uses only held-out styles (apple) and held-out photos (MATE
+nature wallpapers, scikit-learn samples) and is what the evaluation renders, with its
+own seeds.
+
+Object record: (class_id, cx, cy, w, h) in pixels of the final image (after the slight
+perspective warp), cx/cy the centre of the sprite's box.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from .assets import assets_dir
+from .sprites import HELDOUT_STYLES, TRAIN_STYLES, sprite_table
+
+MAX_OBJECTS = 4
+MAX_PER_CLASS = 3
+
+
+def background_files(split: str) -> list[str]:
+    """Photo backgrounds of a split; the held-out set is never used in training."""
+    samples = assets_dir() / "samples"
+    if split == "heldout":
+        return sorted(glob.glob("/usr/share/backgrounds/mate/nature/*")) + sorted(glob.glob(str(samples / "sklearn_*")))
+    files = sorted(glob.glob("/usr/share/tuxpaint/templates/*.jpg"))
+    files += sorted(f for f in glob.glob("/usr/share/backgrounds/mate/abstract/*") + glob.glob("/usr/share/backgrounds/mate/desktop/*") if "_3840" not in f and "_5640" not in f)
+    files += sorted(glob.glob("/usr/share/mypaint/backgrounds/*/*.png") + glob.glob("/usr/share/mypaint/backgrounds/*/*.jpg"))
+    files += sorted(glob.glob(str(samples / "skimage_*")))
+    return files
+
+
+def load_backgrounds(split: str, side: int = 320) -> list[np.ndarray]:
+    """Photos as uint8 [h, w, 3] with the shorter side scaled to `side`."""
+    out = []
+    for f in background_files(split):
+        im = Image.open(f).convert("RGB")
+        s = side / min(im.size)
+        im = im.resize((max(side, round(im.size[0] * s)), max(side, round(im.size[1] * s))), Image.BILINEAR)
+        out.append(np.asarray(im, dtype=np.uint8))
+    if not out:
+        raise FileNotFoundError(f"no background photos for split {split!r}: run python -m tiny_vlm_train.assets")
+    return out
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    size: int = 128  # S: output side
+    min_objects: int = 1
+    max_objects: int = MAX_OBJECTS
+    min_scale: float = 0.2  # object longer side / S
+    max_scale: float = 0.42
+    max_scale_single: float = 0.6
+    max_rotation: float = 15.0  # degrees
+    max_iou: float = 0.12
+    min_dx: float = 0.05  # centres of different classes differ by this much in x (/S): the order is well defined
+    p_photo: float = 0.6
+    p_gradient: float = 0.2
+    p_gray: float = 0.08
+    p_occlude: float = 0.1
+    augment: bool = True
+
+
+class SceneGenerator:
+    """Renders scenes for one split. Arrays are loaded once; render() is pure given (seed, index)."""
+
+    def __init__(self, labels: list[dict], split: str = "train", seed: int = 0, config: SceneConfig = SceneConfig(), styles=None):
+        if split not in ("train", "heldout"):
+            raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+        self.labels, self.split, self.seed, self.cfg = labels, split, seed, config
+        self.n_classes = len(labels)
+        self.styles = tuple(styles or (TRAIN_STYLES if split == "train" else HELDOUT_STYLES))
+        self.sprites = [sprite_table(s, labels) for s in self.styles]  # each [n_classes, 64, 64, 4]
+        self.backgrounds = load_backgrounds(split)
+
+    # -- pieces ---------------------------------------------------------------
+    def _background(self, rng: np.random.Generator) -> np.ndarray:  # -> float32 [S, S, 3] in 0..255
+        S = self.cfg.size
+        u = rng.random()
+        if u < self.cfg.p_photo:
+            bg = self.backgrounds[rng.integers(len(self.backgrounds))]
+            h, w = bg.shape[:2]
+            crop = int(rng.uniform(0.35, 1.0) * min(h, w))
+            y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
+            im = Image.fromarray(bg[y:y + crop, x:x + crop]).resize((S, S), Image.BILINEAR)
+            out = np.asarray(im, dtype=np.float32)
+            if rng.random() < 0.5:
+                out = out[:, ::-1]
+            return out
+        c0 = rng.uniform(0, 255, 3).astype(np.float32)
+        if u < self.cfg.p_photo + self.cfg.p_gradient:
+            c1 = rng.uniform(0, 255, 3).astype(np.float32)
+            ang = rng.uniform(0, 2 * math.pi)
+            yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+            t = np.clip((xx - 0.5) * math.cos(ang) + (yy - 0.5) * math.sin(ang) + 0.5, 0, 1)[..., None]
+            return c0 * (1 - t) + c1 * t
+        out = np.empty((S, S, 3), np.float32)
+        out[:] = c0
+        return out
+
+    def _layout(self, rng: np.random.Generator) -> list[tuple[int, float, float, float, float]]:
+        """Pick classes, counts and non-overlapping boxes: [(cls, cx, cy, side, angle)]."""
+        cfg, S = self.cfg, self.cfg.size
+        n = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
+        n_cls = int(rng.integers(-(-n // MAX_PER_CLASS), n + 1))
+        classes = rng.choice(self.n_classes, size=n_cls, replace=False)
+        counts = np.ones(n_cls, int)
+        for _ in range(n - n_cls):  # spread the remaining instances, at most 3 per class
+            free = np.nonzero(counts < MAX_PER_CLASS)[0]
+            counts[free[rng.integers(len(free))]] += 1
+        hi = cfg.max_scale_single if n == 1 else cfg.max_scale
+        objs: list[tuple[int, float, float, float, float]] = []
+        for c, k in zip(classes, counts):
+            for _ in range(k):
+                for _try in range(60):
+                    side = rng.uniform(cfg.min_scale, hi) * S
+                    cx, cy = rng.uniform(side / 2, S - side / 2, 2)
+                    if all(_iou((cx, cy, side), (o[1], o[2], o[3])) <= cfg.max_iou and (o[0] == c or abs(cx - o[1]) >= cfg.min_dx * S) for o in objs):
+                        objs.append((int(c), float(cx), float(cy), float(side), float(rng.uniform(-cfg.max_rotation, cfg.max_rotation))))
+                        break
+        return objs
+
+    def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scene `index` -> (uint8 [S, S, 3], float32 [n, 5] objects (cls, cx, cy, w, h))."""
+        rng = np.random.default_rng([self.seed, int(index), 7 if self.split == "train" else 11])
+        cfg, S = self.cfg, self.cfg.size
+        img = self._background(rng)
+        objs = self._layout(rng)
+        table = self.sprites[rng.integers(len(self.sprites))] if rng.random() < 0.7 else None  # one style per scene, sometimes mixed
+        records = []
+        for c, cx, cy, side, ang in objs:
+            tab = table if table is not None else self.sprites[rng.integers(len(self.sprites))]
+            sp = Image.fromarray(tab[c])
+            px = max(4, int(round(side)))
+            sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
+            a = np.asarray(sp, dtype=np.float32)
+            if cfg.augment and rng.random() < 0.3:  # per-object colour jitter
+                a[..., :3] = np.clip(a[..., :3] * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20, 3), 0, 255)
+            ys, xs = np.nonzero(a[..., 3] > 20)
+            bw, bh = (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) if len(xs) else (px, px)
+            bcx = (xs.min() + xs.max() + 1) / 2 if len(xs) else a.shape[1] / 2
+            bcy = (ys.min() + ys.max() + 1) / 2 if len(ys) else a.shape[0] / 2
+            x0, y0 = int(round(cx - bcx)), int(round(cy - bcy))
+            _paste(img, a, x0, y0)
+            records.append((c, x0 + bcx, y0 + bcy, bw, bh))
+        rec = np.array(records, np.float32).reshape(-1, 5)
+        if cfg.augment:
+            img, rec = self._camera(img, rec, rng)
+        return np.clip(img + 0.5, 0, 255).astype(np.uint8), rec
+
+    def _camera(self, img: np.ndarray, rec: np.ndarray, rng: np.random.Generator):
+        S = self.cfg.size
+        if rng.random() < self.cfg.p_occlude and len(rec):  # cover part of one object
+            c, cx, cy, w, h = rec[rng.integers(len(rec))]
+            ow, oh = w * rng.uniform(0.2, 0.45), h * rng.uniform(0.3, 0.7)
+            side = rng.integers(4)
+            x0 = cx - w / 2 if side == 0 else (cx + w / 2 - ow if side == 1 else cx - ow / 2)
+            y0 = cy - h / 2 if side == 2 else (cy + h / 2 - oh if side == 3 else cy - oh / 2)
+            xa, ya = int(max(0, x0)), int(max(0, y0))
+            img[ya:int(min(S, y0 + oh)), xa:int(min(S, x0 + ow))] = rng.uniform(0, 255, 3)
+        if rng.random() < 0.4:  # slight perspective
+            src = np.array([[0, 0], [S, 0], [S, S], [0, S]], np.float64)
+            dst = src + rng.uniform(-0.06, 0.06, (4, 2)) * S
+            coeffs = _homography(dst, src)  # PIL maps output -> input
+            im = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).transform((S, S), Image.PERSPECTIVE, tuple(coeffs), Image.BILINEAR)
+            fill = np.asarray(im, np.float32)
+            img = fill
+            if len(rec):
+                fwd = _homography(src, dst)
+                rec = rec.copy()
+                rec[:, 1], rec[:, 2] = _apply_h(fwd, rec[:, 1], rec[:, 2])
+        # photometric: contrast, brightness, colour cast, gamma
+        mean = img.mean()
+        img = (img - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-40, 40)
+        img = img * rng.uniform(0.8, 1.2, 3).astype(np.float32)
+        if rng.random() < self.cfg.p_gray:
+            img = np.repeat(img @ np.array([[0.299], [0.587], [0.114]], np.float32), 3, axis=2)
+        img = np.clip(img, 0, 255)
+        u = rng.random()
+        if u < 0.35:
+            im = Image.fromarray(img.astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.3)))
+            img = np.asarray(im, np.float32)
+        if rng.random() < 0.5:
+            img = img + rng.normal(0, rng.uniform(1, 10), img.shape).astype(np.float32)
+        if rng.random() < 0.4:
+            buf = io.BytesIO()
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(25, 90)))
+            img = np.asarray(Image.open(buf).convert("RGB"), np.float32)
+        return img, rec
+
+
+def _iou(a, b) -> float:
+    (ax, ay, asz), (bx, by, bsz) = a, b
+    ix = max(0.0, min(ax + asz / 2, bx + bsz / 2) - max(ax - asz / 2, bx - bsz / 2))
+    iy = max(0.0, min(ay + asz / 2, by + bsz / 2) - max(ay - asz / 2, by - bsz / 2))
+    inter = ix * iy
+    return inter / (asz * asz + bsz * bsz - inter)
+
+
+def _paste(img: np.ndarray, rgba: np.ndarray, x0: int, y0: int) -> None:
+    """Alpha-composite float RGBA [h, w, 4] onto float img [S, S, 3] at (x0, y0), clipped."""
+    S = img.shape[0]
+    h, w = rgba.shape[:2]
+    xa, ya, xb, yb = max(0, x0), max(0, y0), min(S, x0 + w), min(S, y0 + h)
+    if xa >= xb or ya >= yb:
+        return
+    part = rgba[ya - y0:yb - y0, xa - x0:xb - x0]
+    alpha = part[..., 3:] / 255.0
+    img[ya:yb, xa:xb] = img[ya:yb, xa:xb] * (1 - alpha) + part[..., :3] * alpha
+
+
+def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """8 coefficients h with dst = H(src) (PIL PERSPECTIVE order)."""
+    A, b = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        A.append([x, y, 1, 0, 0, 0, -u * x, -u * y]); b.append(u)
+        A.append([0, 0, 0, x, y, 1, -v * x, -v * y]); b.append(v)
+    return np.linalg.solve(np.array(A), np.array(b))
+
+
+def _apply_h(h: np.ndarray, x: np.ndarray, y: np.ndarray):
+    d = h[6] * x + h[7] * y + 1
+    return (h[0] * x + h[1] * y + h[2]) / d, (h[3] * x + h[4] * y + h[5]) / d

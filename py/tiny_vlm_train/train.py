@@ -1,0 +1,214 @@
+"""Train the default model.
+
+    python -m tiny_vlm_train.train --out runs/default --steps auto --time-budget 4800
+    python -m tiny_vlm_train.train --out runs/default --resume      # continue after an interruption
+
+AdamW, linear warmup + cosine decay counted in steps, checkpoints every few minutes
+(runs/<name>/ckpt.pt, atomic), a progress line with losses, images/s and ETA. With
+`--steps auto` the step count is set from a short timing run so that the schedule ends
+inside `--time-budget` seconds; the chosen count is stored in the checkpoint, so a resumed
+run keeps the same schedule. Uses a GPU when one is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .assets import npm_root
+from .configs import CONFIGS
+from .data import PromptCoder, SceneBatches, make_batch
+from .labels import build_labels
+from .model import TrainVLM
+from .scenes import SceneConfig, SceneGenerator
+from .tokenizer_train import train_tokenizer
+
+from tiny_vlm.config import ModelConfig
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.03) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device) -> tuple[torch.Tensor, dict]:
+    """LM loss on answer tokens + dense/global losses on the vision tokens."""
+    images = batch["images"].to(device)
+    tok, emb = model.encode(images)  # [B, N, D_vis], [B, N, D]
+    after, targets = batch["after"].to(device), batch["targets"].to(device)
+    k = after.shape[0] // images.shape[0]
+    hid = model.lm_hidden(emb.repeat_interleave(k, 0), before_ids, after)  # [B*k, T, D]
+    hid = hid[:, before_ids.shape[0] + emb.shape[1]:]  # positions of `after`
+    mask = targets != -100
+    lm_loss = F.cross_entropy(model.lm.logits(hid[mask]), targets[mask])
+    n_cls = model.n_classes
+    weight = torch.ones(n_cls + 1, device=device)
+    weight[n_cls] = 0.25  # background cells are the majority
+    center = F.cross_entropy(model.aux_center(tok).flatten(0, 1), batch["center"].to(device).flatten(), weight=weight)
+    cover = F.cross_entropy(model.aux_cover(tok).flatten(0, 1), batch["cover"].to(device).flatten(), weight=weight)
+    b = images.shape[0]
+    count = F.cross_entropy(model.aux_count(tok.mean(1)).reshape(b * n_cls, 4), batch["count"].to(device).flatten(), reduction="sum") / b
+    g = model.config.vision.grid
+    pos_logits = model.aux_pos(tok)  # [B, N, 2G]
+    idx = torch.arange(g * g, device=device)
+    pos = F.cross_entropy(pos_logits[..., :g].flatten(0, 1), (idx % g).repeat(b)) + F.cross_entropy(pos_logits[..., g:].flatten(0, 1), (idx // g).repeat(b))
+    loss = lm_loss + 0.5 * center + 0.3 * cover + 0.02 * count + 0.1 * pos
+    parts = {"lm": lm_loss.item(), "center": center.item(), "cover": cover.item(), "count": count.item(), "pos": pos.item()}
+    return loss, parts
+
+
+def save_checkpoint(path: Path, model, opt, step: int, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, **state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_trained(ckpt_path: Path, device="cpu") -> tuple[TrainVLM, dict]:
+    """Model (eval mode) and checkpoint dict (config JSON, labels, tokenizer JSON, ...)."""
+    ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+    config = ModelConfig.from_json(ck["config"])
+    model = TrainVLM(config, len(ck["labels"])).to(device)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/default")
+    ap.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    ap.add_argument("--image-size", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--steps", default="auto", help="total optimizer steps, or 'auto' (fit --time-budget)")
+    ap.add_argument("--time-budget", type=float, default=4800.0, help="seconds for this invocation; training stops (with a checkpoint) when it runs out")
+    ap.add_argument("--ckpt-every", type=float, default=300.0, help="seconds between checkpoints")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
+    ap.add_argument("--vocab-size", type=int, default=1024)
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "ckpt.pt"
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    if args.resume:
+        if not ckpt_path.exists():
+            sys.exit(f"--resume: no checkpoint at {ckpt_path}")
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        labels, tok_json, total_steps = ck["labels"], ck["tokenizer"], ck["total_steps"]
+        config = ModelConfig.from_json(ck["config"])
+        args_saved = ck["args"]
+        for k in ("batch_size", "lr", "weight_decay", "warmup", "seed"):
+            setattr(args, k, args_saved[k])
+    else:
+        labels = build_labels(npm_root())
+        tok_json = train_tokenizer(labels, args.vocab_size).to_str()
+        cfg_fn = CONFIGS[args.config]
+        config = cfg_fn(vocab_size=args.vocab_size, **({"image_size": args.image_size} if args.image_size else {}))
+        total_steps = None
+        ck = None
+    (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1))
+    (out / "tokenizer.json").write_text(tok_json)
+
+    model = TrainVLM(config, len(labels)).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    start_step = 0
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        start_step = ck["step"]
+        print(f"resumed from {ckpt_path} at step {start_step}/{total_steps}", flush=True)
+
+    from tokenizers import Tokenizer
+
+    coder = PromptCoder(Tokenizer.from_str(tok_json), config.prompt_template)
+    before_ids = torch.tensor(coder.before, device=device)
+    n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("aux_"))
+    print(f"model {config.name}: {n_params:,} params (exported), {len(labels)} classes, {config.vision.n_tokens} image tokens, device {device}", flush=True)
+
+    if total_steps is None:
+        if args.steps != "auto":
+            total_steps = int(args.steps)
+        else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
+            gen = SceneGenerator(labels, "train", seed=args.seed + 1, config=SceneConfig(size=config.vision.image_size))
+            probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
+            popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
+            batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed) for i in range(3)]
+            times = []
+            for i in range(8):
+                t = time.time()
+                loss, _ = compute_loss(probe, batches[i % 3], before_ids, device)
+                loss.backward(); popt.step(); popt.zero_grad(set_to_none=True)
+                times.append(time.time() - t)
+            sec = float(np.median(times[2:])) * 1.06  # checkpoints, logging, data hand-off
+            left = args.time_budget - (time.time() - t_start)
+            total_steps = max(args.warmup + 10, int(left / sec))
+            del probe, popt
+            print(f"timing: {sec:.3f} s/step -> {total_steps} steps in {left:.0f} s", flush=True)
+
+    state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps, "args": vars(args)}
+    data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, total_steps, seed=args.seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None, persistent_workers=False)
+    model.train()
+    t_last_ckpt = time.time()
+    t0, n_img, ema = time.time(), 0, {}
+    step = start_step
+    for batch in loader:
+        step = batch["step"]
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total_steps, args.lr, args.warmup)
+        loss, parts = compute_loss(model, batch, before_ids, device)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        n_img += batch["images"].shape[0]
+        for k, v in parts.items():
+            ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+        step += 1
+        if step % 10 == 0 or step == total_steps:
+            dt = time.time() - t0
+            ips = n_img / dt
+            eta = (total_steps - step) * args.batch_size / max(ips, 1e-6)
+            msg = " ".join(f"{k} {v:.3f}" for k, v in ema.items())
+            print(f"step {step}/{total_steps} {100 * step / total_steps:5.1f}% | {msg} | lr {opt.param_groups[0]['lr']:.2e} | {ips:.1f} img/s | images {step * args.batch_size} | ETA {eta / 60:.1f} min", flush=True)
+        if time.time() - t_last_ckpt > args.ckpt_every:
+            save_checkpoint(ckpt_path, model, opt, step, state)
+            t_last_ckpt = time.time()
+        if time.time() - t_start > args.time_budget and step < total_steps:
+            print(f"time budget of {args.time_budget:.0f} s used up at step {step}; checkpoint saved, continue with --resume", flush=True)
+            break
+    save_checkpoint(ckpt_path, model, opt, step, state)
+    wall = time.time() - t_start
+    log = {"step": step, "total_steps": total_steps, "images_seen": step * args.batch_size, "wall_s_this_run": wall, "finished": step >= total_steps}
+    with open(out / "train_runs.jsonl", "a") as f:
+        f.write(json.dumps(log) + "\n")
+    print(f"done: {log}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

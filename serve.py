@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Serve the built tiny-vlm site (dist/) on http://127.0.0.1:8000/.
+
+    python3 serve.py                      # builds first when dist/ is missing or stale
+    python3 serve.py --host 0.0.0.0 --port 8080
+
+Browsers allow the camera only on https:// or http://localhost: when you expose the site on
+a network with --host, open it through an https proxy or tunnel (or use image upload).
+Headers: exact MIME types (.wasm, .mjs, .whl, .json: a wrong .wasm type makes Pyodide hang,
+a wrong .mjs type kills the worker), cross-origin isolation (COOP/COEP: 5 µs timers),
+`Cache-Control: no-cache` (the browser revalidates and gets 304s). Nothing outside the
+site folder is ever served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import sys
+from functools import partial
+from pathlib import Path
+
+import build
+
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".safetensors": "application/octet-stream",
+    ".md": "text/markdown; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".webmanifest": "application/manifest+json",
+}
+
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files from one folder with the headers Pyodide and the camera page need."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES, "": "application/octet-stream"}
+    quiet = False
+
+    def send_head(self):
+        # SimpleHTTPRequestHandler drops '..' segments already; this also refuses anything
+        # (a symlink, say) that resolves outside the site root.
+        root = os.path.realpath(self.directory)
+        real = os.path.realpath(self.translate_path(self.path))
+        if real != root and not real.startswith(root + os.sep):
+            self.send_error(404, "Not found")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path):
+        self.send_error(404, "No directory listings")
+        return None
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
+
+    def log_message(self, format: str, *args) -> None:
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+class QuietSiteHandler(SiteHandler):
+    quiet = True
+
+
+def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False):
+    """A threading HTTP server for `directory` (port 0: any free port; see server.server_port)."""
+    handler = partial(QuietSiteHandler if quiet else SiteHandler, directory=str(directory))
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
+def needs_build(out: Path, model: str | None) -> bool:
+    manifest = out / "manifest.json"
+    return not manifest.is_file() or manifest.stat().st_mtime < build.newest_source_mtime(model)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the tiny-vlm site.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1; 0.0.0.0 for a network)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--dir", default=str(build.ROOT / "dist"), help="site folder (default dist/)")
+    parser.add_argument("--model", help="model folder for the build (default: the single one under models/)")
+    parser.add_argument("--no-build", action="store_true", help="serve --dir as it is")
+    args = parser.parse_args(argv)
+    out = Path(args.dir).resolve()
+    if not args.no_build and needs_build(out, args.model):
+        print(f"[serve] {out} is missing or older than its sources: building it")
+        build_args = ["--out", str(out)] + (["--model", args.model] if args.model else [])
+        if build.main(build_args) != 0:
+            return 1
+    server = make_server(out, args.host, args.port)
+    shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
+    print(f"[serve] tiny-vlm at http://{shown}:{server.server_port}/  (serving {out}; Ctrl-C stops)")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("[serve] note: browsers allow the camera only on https:// or localhost; use an https proxy/tunnel or upload images")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

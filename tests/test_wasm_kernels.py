@@ -1,0 +1,245 @@
+"""WASM SIMD GEMM kernels (tiny_vlm/wasm): generated, assembled, run in Node vs NumPy.
+
+The Node part needs `wat2wasm` (Debian wabt) and `node`; without them it skips with the
+reason. Each build runs in one node process with the whole batch of cases (JSON + binary
+files in tmp_path). The SimdBackend part runs in CPython on NumPy stand-ins of the exports.
+"""
+
+import itertools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiny_vlm.wasm import gen
+from tiny_vlm.wasm.backend import (KernelArgumentError, KernelSelfCheckError, PackedWeight, SimdBackend,
+                                   pack_panels)
+from tiny_vlm.wasm.emulate import emulated_exports
+
+HARNESS = Path(__file__).parent / "wasm" / "harness.mjs"
+SIZES = (1, 3, 5, 7, 64)
+RELAXED_FLAG = "--experimental-wasm-relaxed-simd"  # Node 20 validates relaxed SIMD only with it
+FNS = ("gemm_packed", "gemm_dot")
+
+
+def node_flags(build):
+    return [RELAXED_FLAG] if build == "relaxed" else []
+
+
+@pytest.fixture(scope="module")
+def wasm_files(tmp_path_factory):
+    if shutil.which("wat2wasm") is None:
+        pytest.skip("wat2wasm not on PATH (Debian package wabt)")
+    if shutil.which("node") is None:
+        pytest.skip("node not on PATH")
+    return gen.build_wasm(tmp_path_factory.mktemp("wasm"))
+
+
+def make_cases():
+    """(fn, m, n, k, with_bias) over odd shapes, K % 4 != 0 and K = 0, both kernels."""
+    shapes = list(itertools.product(SIZES, SIZES, SIZES))
+    shapes += [(m, n, 0) for m in (1, 3, 7, 64) for n in (1, 5, 8, 13)]
+    shapes += [(13, 17, 9), (6, 16, 4), (12, 24, 130), (2, 9, 257)]  # exact tiles, longer K
+    return [(fn, m, n, k, bias) for fn in FNS for (m, n, k) in shapes for bias in (True, False)]
+
+
+def run_harness(wasm, build, tmp_path, cases):
+    """Run `cases` in one node process; returns (report, [(case, A, W, b, C or None)])."""
+    rng = np.random.default_rng(0)
+    chunks, specs, data, offset = [], [], [], 0
+
+    def put(arr):
+        nonlocal offset
+        flat = np.ascontiguousarray(arr, np.float32).ravel()
+        chunks.append(flat)
+        offset += flat.size
+        return [offset - flat.size, flat.size]
+
+    for i, (fn, m, n, k, with_bias) in enumerate(cases):
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        w = rng.standard_normal((n, k)).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32) if with_bias else None
+        specs.append({"fn": fn, "m": m, "n": n, "k": k, "a": put(a),
+                      "w": put(pack_panels(w) if fn == "gemm_packed" else w),
+                      "bias": put(b) if with_bias else None,
+                      "last": ("a", "w", "bias" if with_bias else "a")[i % 3]})
+        data.append((a, w, b))
+    np.concatenate(chunks or [np.zeros(0, np.float32)]).tofile(tmp_path / f"{build}_in.bin")
+    job = {"wasm": str(wasm), "inputs": str(tmp_path / f"{build}_in.bin"),
+           "outputs": str(tmp_path / f"{build}_out.bin"), "results": str(tmp_path / f"{build}.json"),
+           "cases": specs}
+    (tmp_path / f"{build}_job.json").write_text(json.dumps(job))
+    proc = subprocess.run(["node", *node_flags(build), str(HARNESS), str(tmp_path / f"{build}_job.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / f"{build}.json").read_text())
+    out = np.fromfile(tmp_path / f"{build}_out.bin", np.float32)
+    results = []
+    for case, (a, w, b), res in zip(cases, data, report["cases"]):
+        c = None
+        if res["ok"]:
+            start, length = res["out"]
+            c = out[start:start + length].reshape(case[1], case[2])
+        results.append((case, res, a, w, b, c))
+    return report, results
+
+
+@pytest.fixture(scope="module", params=gen.BUILDS)
+def build_run(request, wasm_files, tmp_path_factory):
+    build = request.param
+    if build == "relaxed":
+        probe = subprocess.run(["node", RELAXED_FLAG, "-e", "0"], capture_output=True)
+        if probe.returncode != 0:
+            pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    tmp = tmp_path_factory.mktemp(build)
+    return build, run_harness(wasm_files[build], build, tmp, make_cases())
+
+
+def test_module_shape(build_run):
+    """Validates; imports only env.memory; exports exactly the two kernels."""
+    _, (report, _) = build_run
+    assert report["valid"]
+    assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
+    assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [("gemm_dot", "function"), ("gemm_packed", "function")]
+    assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
+
+
+def test_no_globals_data_or_start(wasm_files):
+    """Binary sections: no global (6), start (8) or data (11) section; code and exports only."""
+    for path in wasm_files.values():
+        raw = path.read_bytes()
+        assert raw[:8] == b"\0asm\x01\0\0\0"
+        ids, at = [], 8
+        while at < len(raw):
+            ids.append(raw[at])
+            size, shift, at = 0, 0, at + 1
+            while True:  # LEB128 section size
+                byte = raw[at]
+                size |= (byte & 0x7F) << shift
+                shift, at = shift + 7, at + 1
+                if byte < 0x80:
+                    break
+            at += size
+        assert set(ids) <= {1, 2, 3, 7, 10}, ids  # type, import, function, export, code
+
+
+def test_kernels_match_numpy(build_run):
+    """Every case: no trap, guards untouched, C == A @ W^T + b within float32 rounding."""
+    build, (_, results) = build_run
+    failures = []
+    for (fn, m, n, k, with_bias), res, a, w, b, c in results:
+        name = f"{build} {fn} M={m} N={n} K={k} bias={with_bias}"
+        if not res["ok"]:
+            failures.append(f"{name}: {res['error']}")
+            continue
+        if not res["guards_ok"]:
+            failures.append(f"{name}: wrote outside C")
+        ref = a.astype(np.float64) @ w.T.astype(np.float64) + (0 if b is None else b)
+        scale = np.abs(a).astype(np.float64) @ np.abs(w).T + (0 if b is None else np.abs(b))
+        bound = 4 * (k + 2) * np.finfo(np.float32).eps * scale + 1e-30
+        if k == 0:  # exact: C = bias or 0
+            ok = np.array_equal(c, np.zeros((m, n), np.float32) if b is None else np.broadcast_to(b, (m, n)))
+        else:
+            ok = bool(np.all(np.abs(c - ref) <= bound))
+        if not ok:
+            failures.append(f"{name}: max err {np.nanmax(np.abs(c - ref))}")
+    assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("packed_rows,dot_rows,unroll", [(6, 3, 4), (3, 1, 2)])
+def test_other_tile_shapes(wasm_files, tmp_path, packed_rows, dot_rows, unroll):
+    """The generator's tile parameters stay correct away from the defaults (plain build)."""
+    wat = tmp_path / "variant.wat"
+    wat.write_text(gen.generate_wat(False, packed_rows, dot_rows, unroll))
+    subprocess.run(["wat2wasm", str(wat), "-o", str(tmp_path / "variant.wasm")], check=True)
+    shapes = [(m, n, k) for m in (1, 5, 7, 13) for n in (3, 8, 17) for k in (0, 3, 5, 9)]
+    cases = [(fn, m, n, k, bias) for fn in FNS for (m, n, k) in shapes for bias in (True, False)]
+    _, results = run_harness(tmp_path / "variant.wasm", "simd128", tmp_path, cases)
+    for (fn, m, n, k, _), res, a, w, b, c in results:
+        assert res["ok"] and res["guards_ok"], (fn, m, n, k, res)
+        ref = a @ w.T + (0 if b is None else b)
+        np.testing.assert_allclose(c, ref, rtol=1e-4, atol=1e-4, err_msg=f"{fn} M={m} N={n} K={k}")
+
+
+# ---------------------------------------------------------------- SimdBackend in CPython
+
+def test_pack_panels_layout():
+    w = np.arange(13 * 3, dtype=np.float32).reshape(13, 3)  # [N=13, K=3]
+    p = pack_panels(w)  # [2, 3, 8]
+    assert p.shape == (2, 3, 8) and p.flags.c_contiguous
+    assert p[1, 2, 4] == w[12, 2] and np.all(p[1, :, 5:] == 0)
+    np.testing.assert_array_equal(p.transpose(0, 2, 1).reshape(16, 3)[:13], w)
+
+
+def test_backend_matches_numpy_on_emulated_exports():
+    calls = []
+    backend = SimdBackend(*emulated_exports(calls))
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((13, 7)).astype(np.float32)
+    b = rng.standard_normal(13).astype(np.float32)
+    pw = backend.pack(w, b)
+    for m in (1, 3, 4, 9):
+        x = rng.standard_normal((m, 7)).astype(np.float32)
+        ref = x @ w.T + b
+        np.testing.assert_allclose(backend.linear(x, pw, b), ref, rtol=1e-5, atol=1e-5)
+        out = np.full((m, 13), np.nan, np.float32)
+        assert backend.linear(x, w, b, out=out) is out  # raw weight found by identity
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(backend.linear(x, w.copy()), x @ w.T, rtol=1e-5, atol=1e-5)  # unprepared
+    assert [c[0] for c in calls] == ["gemm_dot"] * 6 + ["gemm_packed", "gemm_packed", "gemm_dot"] * 2
+
+
+def test_backend_rejects_bad_arguments():
+    """Every check raises KernelArgumentError before any export is called."""
+    def trap(*args):
+        raise AssertionError(f"kernel called with {args}")
+
+    backend = SimdBackend(trap, trap)
+    w = np.ones((5, 4), np.float32)
+    pw = backend.pack(w)
+    x = np.ones((3, 4), np.float32)
+    read_only = np.empty((3, 5), np.float32)
+    read_only.flags.writeable = False
+    bad_calls = {
+        "x float64": lambda: backend.linear(x.astype(np.float64), pw),
+        "x big-endian": lambda: backend.linear(x.astype(">f4"), pw),
+        "x non-contiguous": lambda: backend.linear(np.ones((4, 3), np.float32).T, pw),
+        "x wrong K": lambda: backend.linear(np.ones((3, 5), np.float32), pw),
+        "x 1-D": lambda: backend.linear(np.ones(4, np.float32), pw),
+        "x list": lambda: backend.linear([[1.0] * 4], pw),
+        "bias wrong N": lambda: backend.linear(x, pw, np.ones(4, np.float32)),
+        "bias float64": lambda: backend.linear(x, pw, np.ones(5)),
+        "out wrong shape": lambda: backend.linear(x, pw, out=np.empty((3, 4), np.float32)),
+        "out non-contiguous": lambda: backend.linear(x, pw, out=np.empty((5, 3), np.float32).T),
+        "out read-only": lambda: backend.linear(x, pw, out=read_only),
+        "out float64": lambda: backend.linear(x, pw, out=np.empty((3, 5))),
+        "raw weight non-contiguous": lambda: backend.linear(x, np.ones((4, 5), np.float32).T),
+        "raw weight float16": lambda: backend.linear(x, np.ones((5, 4), np.float16)),
+        "pack non-contiguous": lambda: backend.pack(np.ones((4, 5), np.float32).T),
+        "pack bias shape": lambda: backend.pack(w, np.ones((1, 5), np.float32)),
+        "pack 3-D": lambda: PackedWeight(np.ones((2, 2, 2), np.float32)),
+    }
+    for what, call in bad_calls.items():
+        with pytest.raises(KernelArgumentError):
+            call()
+            pytest.fail(f"no error for {what}")
+
+
+def test_self_check():
+    SimdBackend(*emulated_exports()).self_check()
+    packed, dot = emulated_exports()
+
+    def dot_without_bias(a, w, bias, c, m, n, k):
+        dot(a, w, 0, c, m, n, k)
+
+    with pytest.raises(KernelSelfCheckError, match="max error"):
+        SimdBackend(packed, dot_without_bias).self_check()
+
+
+def test_build_is_deterministic(wasm_files, tmp_path):
+    again = gen.build_wasm(tmp_path)
+    for build, path in wasm_files.items():
+        assert again[build].read_bytes() == path.read_bytes(), build

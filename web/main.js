@@ -1,0 +1,337 @@
+// The page: camera or uploaded image -> TinyVLM client -> streamed answer. UI only:
+// Pyodide lives in the worker behind client.js. The worker is the single source of truth
+// for "running": the UI leaves that state only when infer() settles (done or error).
+
+import { TinyVLM } from "./client.js";
+
+const DEFAULT_SIDE = 256; // crop side before the model's own image size is known
+const CAMERA_CONSTRAINTS = {
+  audio: false,
+  // Rear camera on phones; 640x480 is what the page asks for (and what the tests fake).
+  video: { facingMode: { ideal: "environment" }, width: { ideal: 640 }, height: { ideal: 480 } },
+};
+const PRESET_FALLBACK = { name: "dog", plural: "dogs" };
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("status"),
+  progress: $("progress"),
+  progressBar: $("progress-bar"),
+  progressText: $("progress-text"),
+  error: $("error"),
+  dropzone: $("dropzone"),
+  video: $("preview"),
+  still: $("still"),
+  cameraMessage: $("camera-message"),
+  upload: $("upload"),
+  useCamera: $("use-camera"),
+  prompt: $("prompt"),
+  continuous: $("continuous"),
+  speak: $("speak"),
+  start: $("start"),
+  stop: $("stop"),
+  answer: $("answer"),
+  stats: $("stats"),
+  modelName: $("model-name"),
+};
+
+const app = {
+  vlm: null,
+  source: null, // "camera" | "image" | null
+  stream: null,
+  running: false, // an answer loop is active (set by Start, cleared when infer settles)
+  wantStop: false, // the user pressed Stop; the loop ends after the current answer settles
+  abort: null, // AbortController of the running inference
+  answers: 0,
+  lastResult: null,
+  labels: [],
+};
+
+// Tests and other scripts: window.tinyVLM.ready resolves to the loaded client.
+let resolveReady, rejectReady;
+window.tinyVLM = {
+  ready: new Promise((res, rej) => ((resolveReady = res), (rejectReady = rej))),
+  get client() { return app.vlm; },
+  get answers() { return app.answers; },
+  get lastResult() { return app.lastResult; },
+  get running() { return app.running; },
+};
+window.tinyVLM.ready.catch(() => {}); // reported in the page; no unhandled rejection
+
+async function main() {
+  const unsupported = browserProblem();
+  if (unsupported) {
+    setStatus("This browser cannot run tiny-vlm.");
+    showError(unsupported);
+    rejectReady(new Error(unsupported));
+    return;
+  }
+  wireControls();
+  startCamera(); // in parallel with loading; it reports its own problems
+  try {
+    setStatus("Loading…");
+    app.vlm = await TinyVLM.load({ onProgress: showProgress });
+  } catch (err) {
+    ui.progress.hidden = true;
+    setStatus("Could not load the model.");
+    showError(`Loading failed: ${err.message}`);
+    rejectReady(err);
+    return;
+  }
+  ui.progress.hidden = true;
+  const info = app.vlm.info;
+  ui.modelName.textContent = `model ${info.model.name} · NumPy ${info.numpy.source === "local" ? "from this site" : "from the Pyodide CDN"}`;
+  loadLabels();
+  setStatus(`Ready (loaded in ${(info.timings.boot_ms / 1000).toFixed(1)} s).`);
+  updateButtons();
+  resolveReady(app.vlm);
+}
+
+// --- capability checks ------------------------------------------------------------
+
+// A minimal module using one SIMD instruction (i32x4.splat): validates only with WASM SIMD.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 17, 11]);
+
+function browserProblem() {
+  if (typeof WebAssembly !== "object") return "This browser has no WebAssembly. tiny-vlm runs Python compiled to WebAssembly; please use a current Chrome, Edge, Firefox or Safari.";
+  if (!WebAssembly.validate(SIMD_PROBE)) return "This browser does not support WebAssembly SIMD, which tiny-vlm needs. Please update your browser (Chrome 91+, Firefox 89+, Safari 16.4+) or turn SIMD back on.";
+  if (typeof Worker !== "function") return "This browser has no Web Workers, which tiny-vlm needs.";
+  return null;
+}
+
+// --- loading ----------------------------------------------------------------------
+
+function showProgress({ stage, label, loaded, total }) {
+  ui.progress.hidden = false;
+  ui.progress.dataset.stage = stage;
+  ui.progressBar.max = total || 1;
+  ui.progressBar.value = total ? loaded : 0;
+  ui.progressText.textContent = total > 1 ? `${formatBytes(loaded)} / ${formatBytes(total)}` : "";
+  setStatus(`${label}…`);
+}
+
+async function loadLabels() {
+  // labels.json ships with a trained model; presets use it to suggest a real object.
+  try {
+    const resp = await fetch("model/labels.json");
+    if (!resp.ok) return;
+    const data = await resp.json();
+    const list = Array.isArray(data) ? data : (data.labels ?? data.objects ?? []);
+    app.labels = list.filter((l) => typeof l?.name === "string");
+  } catch {
+    app.labels = []; // presets fall back to a fixed object
+  }
+}
+
+// --- image sources ----------------------------------------------------------------
+
+async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    cameraUnavailable(window.isSecureContext
+      ? "No camera API in this browser. Upload an image instead."
+      : "The camera only works on https:// or localhost. Upload an image instead.");
+    return;
+  }
+  try {
+    app.stream = await navigator.mediaDevices.getUserMedia(CAMERA_CONSTRAINTS);
+  } catch (err) {
+    const denied = err?.name === "NotAllowedError" || err?.name === "SecurityError";
+    const missing = err?.name === "NotFoundError" || err?.name === "OverconstrainedError";
+    cameraUnavailable(denied
+      ? "Camera access was denied. Upload an image or drop one here instead (or allow the camera in the browser settings and reload)."
+      : missing ? "No camera found. Upload an image or drop one here instead." : `The camera could not start (${err?.name ?? "error"}). Upload an image instead.`);
+    return;
+  }
+  ui.video.srcObject = app.stream;
+  ui.video.hidden = false;
+  ui.still.hidden = true;
+  ui.cameraMessage.hidden = true;
+  ui.useCamera.hidden = true;
+  app.source = "camera";
+  try {
+    await ui.video.play();
+  } catch {
+    // autoplay of a muted inline video is allowed; if not, the first frame still arrives
+  }
+  ui.dropzone.dataset.source = "camera";
+  updateButtons();
+}
+
+function cameraUnavailable(message) {
+  ui.cameraMessage.textContent = message;
+  ui.cameraMessage.hidden = app.source === "image";
+  ui.dropzone.dataset.camera = "unavailable";
+  updateButtons();
+}
+
+async function useImageFile(file) {
+  if (!file || !file.type.startsWith("image/")) {
+    showError(`Not an image: ${file?.name ?? "nothing"} (${file?.type || "unknown type"}).`);
+    return;
+  }
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    showError(`Could not decode ${file.name}. Try a JPEG or PNG.`);
+    return;
+  }
+  const side = Math.min(bitmap.width, bitmap.height);
+  ui.still.width = side;
+  ui.still.height = side;
+  ui.still.getContext("2d").drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, side, side);
+  bitmap.close();
+  ui.still.hidden = false;
+  ui.video.hidden = true;
+  ui.cameraMessage.hidden = true;
+  ui.useCamera.hidden = !app.stream;
+  app.source = "image";
+  ui.dropzone.dataset.source = "image";
+  clearError();
+  setStatus(app.vlm ? "Image ready. Press Start." : ui.status.textContent);
+  updateButtons();
+}
+
+/** The newest frame, square center crop scaled to the model's input side. */
+function grabFrame() {
+  const side = app.vlm?.info?.model?.image_size ?? DEFAULT_SIDE;
+  const canvas = grabFrame.canvas ?? (grabFrame.canvas = document.createElement("canvas"));
+  canvas.width = side;
+  canvas.height = side;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  let src, w, h;
+  if (app.source === "camera") {
+    [src, w, h] = [ui.video, ui.video.videoWidth, ui.video.videoHeight];
+    if (!w || !h) throw new Error("The camera has not delivered a frame yet.");
+  } else {
+    [src, w, h] = [ui.still, ui.still.width, ui.still.height];
+  }
+  const crop = Math.min(w, h);
+  ctx.drawImage(src, (w - crop) / 2, (h - crop) / 2, crop, crop, 0, 0, side, side);
+  return ctx.getImageData(0, 0, side, side);
+}
+
+// --- answering --------------------------------------------------------------------
+
+async function run() {
+  if (app.running || !app.vlm || !app.source) return;
+  app.running = true;
+  app.wantStop = false;
+  clearError();
+  updateButtons();
+  try {
+    do {
+      await answerOnce();
+    } while (ui.continuous.checked && app.source === "camera" && !app.wantStop);
+  } catch (err) {
+    showError(`Answering failed: ${err.message}`);
+    setStatus("Error.");
+  } finally {
+    app.running = false;
+    app.abort = null;
+    updateButtons();
+  }
+}
+
+async function answerOnce() {
+  const frame = grabFrame(); // taken now: the newest frame, never a queued one
+  const prompt = ui.prompt.value.trim() || "Describe this image.";
+  app.abort = new AbortController();
+  ui.answer.textContent = "";
+  ui.answer.dataset.state = "streaming";
+  setStatus("Answering…");
+  const result = await app.vlm.infer(frame, prompt, {
+    signal: app.abort.signal,
+    maxTokens: 32,
+    onToken: (delta) => ui.answer.append(delta),
+  });
+  app.answers += 1;
+  app.lastResult = result;
+  ui.answer.textContent = result.text;
+  ui.answer.dataset.state = result.reason;
+  ui.answer.dataset.count = String(app.answers);
+  showStats(result);
+  setStatus(result.reason === "stopped" ? "Stopped." : "Done.");
+  if (ui.speak.checked && result.text && "speechSynthesis" in window) {
+    speechSynthesis.cancel();
+    speechSynthesis.speak(new SpeechSynthesisUtterance(result.text));
+  }
+}
+
+function stop() {
+  app.wantStop = true;
+  app.abort?.abort();
+  setStatus("Stopping…");
+  updateButtons();
+}
+
+function showStats({ stats }) {
+  const ms = (v) => (typeof v === "number" ? `${Math.round(v)} ms` : "–");
+  const perToken = typeof stats.decode_ms_per_token === "number" ? `${stats.decode_ms_per_token.toFixed(1)} ms/token` : "– ms/token";
+  ui.stats.textContent = `TTFT ${ms(stats.ttft_ms)} · ${perToken} · ${stats.tokens} tokens`;
+  ui.stats.dataset.ttftMs = String(stats.ttft_ms);
+}
+
+// --- controls ---------------------------------------------------------------------
+
+function wireControls() {
+  ui.start.addEventListener("click", run);
+  ui.stop.addEventListener("click", stop);
+  ui.prompt.addEventListener("keydown", (e) => e.key === "Enter" && run());
+  ui.upload.addEventListener("change", () => useImageFile(ui.upload.files?.[0]));
+  ui.useCamera.addEventListener("click", () => {
+    if (!app.stream) return;
+    app.source = "camera";
+    ui.video.hidden = false;
+    ui.still.hidden = true;
+    ui.useCamera.hidden = true;
+    updateButtons();
+  });
+  for (const chip of document.querySelectorAll("[data-prompt]")) {
+    chip.addEventListener("click", () => {
+      const label = app.labels.length ? app.labels[Math.floor(Math.random() * app.labels.length)] : PRESET_FALLBACK;
+      const plural = label.plural ?? `${label.name}s`;
+      ui.prompt.value = chip.dataset.prompt.replace("{name}", label.name).replace("{plural}", plural);
+      ui.prompt.focus();
+    });
+  }
+  const zone = ui.dropzone;
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("dragging");
+    useImageFile(e.dataTransfer?.files?.[0]);
+  });
+}
+
+function updateButtons() {
+  ui.start.disabled = !app.vlm || !app.source || app.running;
+  ui.stop.disabled = !app.running || app.wantStop;
+  ui.upload.disabled = false;
+}
+
+function setStatus(text) {
+  ui.status.textContent = text;
+}
+
+function showError(message) {
+  ui.error.textContent = message;
+  ui.error.hidden = false;
+}
+
+function clearError() {
+  ui.error.textContent = "";
+  ui.error.hidden = true;
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} kB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+main(); // last: every module-level const above is initialised

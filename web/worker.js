@@ -1,0 +1,336 @@
+// tiny-vlm worker (module worker): owns Pyodide, never touches the DOM.
+//
+// Boot: manifest -> Pyodide core -> NumPy -> tiny_vlm wheel -> (WASM kernels) -> model.
+// Then it serves the protocol of protocol.js: one generation at a time, decoded step by
+// step from JS with a yield to the event loop between steps, so a `stop` message is seen
+// between two tokens (no SharedArrayBuffer needed: WebKit has none).
+//
+// PyProxy lifetime: the bridge functions are taken once at boot and live as long as the
+// worker; each generation holds exactly one PyProxy (its session), destroyed in `finally`.
+// Every other value crossing the boundary is a string, number, boolean or typed array.
+
+import * as P from "./protocol.js";
+
+const PYODIDE_VERSION = "314.0.4";
+const CDN_INDEX = `https://cdn.jsdelivr.net/pyodide/v${PYODIDE_VERSION}/full/`;
+// A wrong .wasm MIME type makes loadPyodide() hang forever: never wait without a limit.
+const BOOT_TIMEOUT_MS = 180_000;
+const MODEL_DIR = "/model";
+const PROGRESS_INTERVAL_MS = 50;
+
+const state = {
+  phase: "idle", // idle -> booting -> ready | failed
+  py: null, // bridge functions (PyProxy each), see BRIDGE_FUNCTIONS
+  model: null, // PyProxy of the loaded FastVLM
+  current: null, // {id, stopRequested} of the running generation
+};
+
+const BRIDGE_FUNCTIONS = ["load_model", "model_info", "start", "prefill", "step", "is_done", "stop", "finish_reason", "stats_json"];
+
+const post = (msg, transfer) => self.postMessage(msg, transfer ?? []);
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  switch (msg?.type) {
+    case P.MessageType.INIT:
+      return onInit(msg);
+    case P.MessageType.GENERATE:
+      return onGenerate(msg);
+    case P.MessageType.STOP:
+      return onStop(msg);
+    default:
+      return post(P.error(msg?.id, P.ErrorCode.BAD_REQUEST, `unknown message type ${JSON.stringify(msg?.type)}`));
+  }
+};
+
+// --- boot -------------------------------------------------------------------------
+
+async function onInit(msg) {
+  if (state.phase !== "idle") {
+    return post(P.error(null, P.ErrorCode.BAD_REQUEST, `init: worker is already ${state.phase}`));
+  }
+  state.phase = "booting";
+  try {
+    const info = await boot(msg.urls);
+    state.phase = "ready";
+    post(P.ready(info));
+  } catch (err) {
+    state.phase = "failed";
+    post(P.error(null, P.ErrorCode.BOOT, String(err?.message ?? err)));
+  }
+}
+
+async function boot(urls) {
+  const t0 = performance.now();
+  const timings = {};
+  const mark = (name, since) => (timings[name] = round(performance.now() - since));
+
+  // 1. The manifest: every file of the site with its size and sha256.
+  let t = performance.now();
+  reportProgress(P.Stage.MANIFEST, 0, 0, true);
+  const manifest = await fetchJson(urls.manifest);
+  const siteBase = new URL(".", urls.manifest);
+  reportProgress(P.Stage.MANIFEST, 1, 1, true);
+
+  // 2. Pyodide core. Its own fetches are counted for the progress bar.
+  t = performance.now();
+  const { loadPyodide } = await import(new URL("pyodide.mjs", urls.pyodideIndex).href);
+  const coreBytes = sumBytes(manifest, manifest.pyodide.core);
+  const numpyLocal = manifest.numpy.source === "local";
+  const pyodide = await withFetchProgress(P.Stage.PYODIDE, coreBytes, () =>
+    withTimeout(
+      loadPyodide({
+        indexURL: urls.pyodideIndex,
+        // NumPy is resolved through pyodide-lock.json (its sha256 is checked by Pyodide)
+        // relative to this base: the site itself, or the official CDN for this version.
+        packageBaseUrl: numpyLocal ? urls.pyodideIndex : (urls.numpyCdn ?? CDN_INDEX),
+        checkAPIVersion: true,
+      }),
+      BOOT_TIMEOUT_MS,
+      `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (is .wasm served as application/wasm?)`,
+    ),
+  );
+  mark("pyodide_ms", t);
+
+  // 3. NumPy (integrity checked by Pyodide against pyodide-lock.json).
+  t = performance.now();
+  const numpyErrors = [];
+  await withFetchProgress(P.Stage.NUMPY, manifest.numpy.bytes ?? 0, () =>
+    pyodide.loadPackage("numpy", { checkIntegrity: true, messageCallback: () => {}, errorCallback: (m) => numpyErrors.push(m) }),
+  );
+  if (!pyodide.loadedPackages.numpy) {
+    const where = numpyLocal ? "from this site" : `from ${urls.numpyCdn ?? CDN_INDEX}`;
+    throw new Error(`NumPy could not be loaded ${where}: ${numpyErrors.join("; ") || "unknown error"}`);
+  }
+  mark("numpy_ms", t);
+
+  // 4. The tiny_vlm wheel: fetched, checked against the manifest, unpacked into site-packages.
+  t = performance.now();
+  const wheel = await fetchVerified(siteBase, manifest, manifest.wheel, P.Stage.WHEEL);
+  pyodide.unpackArchive(wheel, "wheel");
+  const bridgeModule = pyodide.pyimport("tiny_vlm.bridge");
+  const py = {};
+  for (const name of BRIDGE_FUNCTIONS) py[name] = bridgeModule[name];
+  bridgeModule.destroy();
+  state.py = py;
+  mark("wheel_ms", t);
+
+  // 5. Optional WASM SIMD GEMM kernels.
+  t = performance.now();
+  const kernels = await loadKernels(pyodide, siteBase, manifest);
+  if (kernels) mark("kernels_ms", t);
+
+  // 6. The model files: fetched with progress, verified, written to the in-memory FS.
+  t = performance.now();
+  const modelFiles = manifest.model.files;
+  const modelTotal = sumBytes(manifest, modelFiles);
+  let modelDone = 0;
+  pyodide.FS.mkdirTree(MODEL_DIR);
+  for (const path of modelFiles) {
+    const bytes = await fetchVerified(siteBase, manifest, path, P.Stage.MODEL, (n) => reportProgress(P.Stage.MODEL, modelDone + n, modelTotal));
+    modelDone += bytes.byteLength;
+    pyodide.FS.writeFile(`${MODEL_DIR}/${path.split("/").pop()}`, bytes);
+  }
+  reportProgress(P.Stage.MODEL, modelDone, modelTotal, true);
+  mark("model_fetch_ms", t);
+
+  t = performance.now();
+  reportProgress(P.Stage.LOAD_MODEL, 0, 0, true);
+  state.model = py.load_model(MODEL_DIR, kernels?.exports);
+  const modelInfo = JSON.parse(py.model_info(state.model));
+  reportProgress(P.Stage.LOAD_MODEL, 1, 1, true);
+  mark("model_load_ms", t);
+  mark("boot_ms", t0);
+
+  return {
+    protocol: P.PROTOCOL_VERSION,
+    pyodide: pyodide.version,
+    numpy: { source: manifest.numpy.source, version: manifest.numpy.version },
+    model: { name: manifest.model.name, ...modelInfo },
+    kernels: kernels ? kernels.path : null,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+    timings,
+  };
+}
+
+// The WASM SIMD GEMM hook (py/tiny_vlm/wasm): when build.py put the generated modules in
+// the site, `manifest.kernels` is {relaxed, simd128} (paths). The relaxed-SIMD build (FMA)
+// is used where the browser validates it, else plain SIMD128. The module's only import is
+// Pyodide's own memory, so NumPy array addresses are kernel arguments; the exports go to
+// `bridge.load_model`, which wraps them in the runtime's SimdBackend. No kernels listed:
+// returns null and the runtime uses its NumPy kernels.
+async function loadKernels(pyodide, siteBase, manifest) {
+  const choices = manifest.kernels;
+  if (!choices) return null;
+  for (const path of [choices.relaxed, choices.simd128].filter(Boolean)) {
+    const bytes = await fetchVerified(siteBase, manifest, path, P.Stage.KERNELS);
+    if (!WebAssembly.validate(bytes)) continue; // e.g. no relaxed SIMD in this browser
+    const { instance } = await WebAssembly.instantiate(bytes, { env: { memory: pyodide._module.wasmMemory } });
+    return { path, exports: instance.exports };
+  }
+  throw new Error("none of the WASM SIMD kernel modules validates in this browser");
+}
+
+// --- generation -------------------------------------------------------------------
+
+async function onGenerate(msg) {
+  const id = msg.id;
+  if (state.phase !== "ready") {
+    return post(P.error(id, P.ErrorCode.NOT_READY, `generate: the model is not loaded yet (worker is ${state.phase})`));
+  }
+  if (state.current) {
+    return post(P.error(id, P.ErrorCode.BUSY, `busy: request ${state.current.id} is still running; send stop or wait for its done`));
+  }
+  const problem = P.checkGenerate(msg);
+  if (problem) return post(P.error(id, P.ErrorCode.BAD_REQUEST, problem));
+
+  const run = { id, stopRequested: false };
+  state.current = run;
+  const py = state.py;
+  let session = null;
+  try {
+    const t0 = performance.now();
+    const { width, height, rgba } = msg.image;
+    const p = msg.params;
+    const params = { max_tokens: p.maxTokens, temperature: p.temperature, top_k: p.topK, top_p: p.topP, seed: p.seed };
+    session = py.start(state.model, new Uint8Array(rgba), width, height, msg.prompt, JSON.stringify(params));
+    py.prefill(session);
+    let index = 0;
+    let firstTokenMs = null;
+    while (!py.is_done(session)) {
+      await yieldToEventLoop(); // a pending `stop` is handled here
+      if (run.stopRequested) {
+        py.stop(session);
+        break;
+      }
+      const text = py.step(session);
+      if (firstTokenMs === null) firstTokenMs = performance.now() - t0;
+      if (text) post(P.token(id, index, text));
+      index += 1;
+    }
+    const reason = run.stopRequested ? P.DoneReason.STOPPED : py.finish_reason(session);
+    const stats = JSON.parse(py.stats_json(session));
+    stats.wall_ms = round(performance.now() - t0);
+    stats.worker_ttft_ms = firstTokenMs === null ? null : round(firstTokenMs);
+    post(P.done(id, reason, stats));
+  } catch (err) {
+    post(P.error(id, P.ErrorCode.GENERATE, String(err?.message ?? err)));
+  } finally {
+    session?.destroy();
+    state.current = null;
+  }
+}
+
+function onStop(msg) {
+  // Stopping a request that already finished (or never ran) is not an error: the
+  // `done` for it has been or will be sent, and races are normal.
+  if (state.current && state.current.id === msg.id) state.current.stopRequested = true;
+}
+
+// Zero-delay yield: a MessageChannel task is not clamped like nested setTimeout(0).
+const yieldChannel = new MessageChannel();
+const yieldQueue = [];
+yieldChannel.port1.onmessage = () => yieldQueue.shift()?.();
+function yieldToEventLoop() {
+  return new Promise((resolve) => {
+    yieldQueue.push(resolve);
+    yieldChannel.port2.postMessage(null);
+  });
+}
+
+// --- fetching ---------------------------------------------------------------------
+
+async function fetchJson(url) {
+  const resp = await fetch(url, { cache: "no-cache" });
+  if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
+  return resp.json();
+}
+
+/** Fetch `path` of the site with byte progress and check its size and sha256 against the manifest. */
+async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
+  const entry = manifest.files[path];
+  if (!entry) throw new Error(`manifest has no entry for ${path}`);
+  const url = new URL(path, siteBase).href;
+  const resp = await fetch(url);
+  if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
+  const report = onBytes ?? ((n) => reportProgress(stage, n, entry.bytes));
+  const bytes = await readWithProgress(resp, entry.bytes, report);
+  report(bytes.byteLength);
+  if (bytes.byteLength !== entry.bytes) {
+    throw new Error(`${path}: got ${bytes.byteLength} bytes, the manifest says ${entry.bytes}`);
+  }
+  const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+  if (digest !== entry.sha256) {
+    throw new Error(`${path}: sha256 ${digest} does not match the manifest (${entry.sha256})`);
+  }
+  return bytes;
+}
+
+async function readWithProgress(resp, expected, onBytes) {
+  const buffer = new Uint8Array(expected);
+  const chunks = [];
+  let n = 0;
+  const reader = resp.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (n + value.byteLength <= expected) buffer.set(value, n);
+    else chunks.push(value); // larger than announced: kept so the size check reports it
+    n += value.byteLength;
+    onBytes(n);
+  }
+  if (n === expected) return buffer;
+  const all = new Uint8Array(n);
+  all.set(buffer.subarray(0, Math.min(n, expected)));
+  let at = expected;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return n < expected ? buffer.subarray(0, n) : all;
+}
+
+// Count the bytes of every fetch made while `fn` runs (Pyodide fetches its own files).
+async function withFetchProgress(stage, total, fn) {
+  const originalFetch = self.fetch;
+  let loaded = 0;
+  self.fetch = async (input, init) => {
+    const resp = await originalFetch(input, init);
+    if (!resp.ok || !resp.body) return resp;
+    const counter = new TransformStream({
+      transform(chunk, controller) {
+        loaded += chunk.byteLength;
+        reportProgress(stage, loaded, Math.max(total, loaded));
+        controller.enqueue(chunk);
+      },
+    });
+    return new Response(resp.body.pipeThrough(counter), { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+  };
+  reportProgress(stage, 0, total, true);
+  try {
+    return await fn();
+  } finally {
+    self.fetch = originalFetch;
+    reportProgress(stage, Math.max(total, loaded), Math.max(total, loaded), true);
+  }
+}
+
+let lastProgressAt = 0;
+function reportProgress(stage, loaded, total, force = false) {
+  const now = performance.now();
+  if (!force && now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
+  lastProgressAt = now;
+  post(P.progress(stage, loaded, total));
+}
+
+// --- small helpers ----------------------------------------------------------------
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sumBytes = (manifest, paths) => paths.reduce((sum, p) => sum + (manifest.files[p]?.bytes ?? 0), 0);
+const round = (ms) => Math.round(ms * 100) / 100;
+const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
