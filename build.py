@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -114,12 +115,53 @@ def build_wheel(work: Path, prebuilt: str | None) -> Path:
     if not (PY / "pyproject.toml").is_file():
         raise BuildError("py/pyproject.toml is missing: cannot build the tiny_vlm wheel (or pass --wheel FILE)")
     out = work / "wheel"
+    if importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None:
+        log("pip or setuptools is missing: writing the pure-Python wheel directly")
+        return write_pure_wheel(out)
+    # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
+    src = work / "src"
+    shutil.copytree(PY, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info", "tiny_vlm_train"))
     # Offline: no build isolation (uses the installed build backend), no dependencies.
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(PY)])
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(src)])
     wheels = sorted(out.glob("tiny_vlm-*-py3-none-any.whl"))
     if len(wheels) != 1:
         raise BuildError(f"pip wheel produced {[w.name for w in out.iterdir()]}, expected one tiny_vlm-*-py3-none-any.whl")
     return wheels[0]
+
+
+def write_pure_wheel(out: Path) -> Path:
+    """The tiny_vlm py3-none-any wheel written with zipfile (no pip/setuptools on this Python).
+
+    Same content as the setuptools build of py/pyproject.toml: the tiny_vlm package with its
+    .py, .wasm and .wat files, METADATA (name, version, numpy dependency), WHEEL and RECORD.
+    """
+    import base64
+    import tomllib
+    import zipfile
+
+    project = tomllib.loads((PY / "pyproject.toml").read_text())["project"]
+    name, version = project["name"], project["version"]
+    dist_info = f"{name}-{version}.dist-info"
+    files = {}
+    for path in sorted((PY / "tiny_vlm").rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".wasm", ".wat") and "__pycache__" not in path.parts:
+            files[path.relative_to(PY).as_posix()] = path.read_bytes()
+    requires = "".join(f"Requires-Dist: {d}\n" for d in project.get("dependencies", []))
+    files[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{requires}".encode()
+    files[f"{dist_info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tiny-vlm build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist_info}/top_level.txt"] = b"tiny_vlm\n"
+    record = []
+    for rel, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{rel},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    out.mkdir(parents=True, exist_ok=True)
+    wheel = out / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, data in files.items():
+            zf.writestr(zipfile.ZipInfo(rel, date_time=(2020, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    return wheel
 
 
 def build_kernels(work: Path) -> dict[str, Path]:
@@ -164,7 +206,10 @@ def build(args: argparse.Namespace) -> Path:
         lock = json.loads((pyodide / "pyodide-lock.json").read_text())
         model_dir = pick_model_dir(args.model, args.random_model, work)
         wheel = build_wheel(work, args.wheel)
-        numpy_wheel, numpy_note = find_numpy_wheel(args.pyodide_packages, lock)
+        if args.numpy_from_cdn:
+            numpy_wheel, numpy_note = None, "--numpy-from-cdn given"
+        else:
+            numpy_wheel, numpy_note = find_numpy_wheel(args.pyodide_packages, lock)
         kernels = build_kernels(work) if args.kernels else {}
 
         prepare_out(out)
@@ -226,6 +271,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", help="model folder (default: the single one under models/)")
     parser.add_argument("--random-model", action="store_true", help="ship a tiny random model (plumbing tests)")
     parser.add_argument("--pyodide-packages", help="folder holding the official Pyodide NumPy wheel")
+    parser.add_argument("--numpy-from-cdn", action="store_true", help="never copy NumPy in; the worker uses the CDN")
     parser.add_argument("--wheel", help="use this prebuilt tiny_vlm wheel instead of building py/")
     parser.add_argument("--kernels", action="store_true", help="include the WASM SIMD GEMM kernels (needs wabt)")
     return parser.parse_args(argv)

@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         if build.main(build_args) != 0:
             return 1
     server = make_server(out, args.host, args.port)
-    shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
+    shown = "127.0.0.1" if args.host in ("127.0.0.1", "localhost") else args.host
     print(f"[serve] tiny-vlm at http://{shown}:{server.server_port}/  (serving {out}; Ctrl-C stops)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("[serve] note: browsers allow the camera only on https:// or localhost; use an https proxy/tunnel or upload images")

@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 
 say() { printf '\n== %s\n' "$*"; }
 
-APT_PACKAGES="chromium fonts-noto-color-emoji wabt xvfb"
+APT_PACKAGES="chromium fonts-noto-color-emoji wabt xvfb firefox-esr webkit2gtk-driver"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -38,64 +38,25 @@ def test_golden_greedy(model):
 def test_golden_ids_independent(model):
     """timm FastViT (inference mode) + torch MLP + transformers Qwen2, fed our weights."""
     torch = pytest.importorskip("torch", reason="independent reference path")
-    transformers = pytest.importorskip("transformers", reason="independent reference path")
-    timm_fastvit = pytest.importorskip("timm.models.fastvit", reason="independent reference path")
-    from functools import partial
-
-    from timm.layers import LayerNorm2d
+    pytest.importorskip("transformers", reason="independent reference path")
+    pytest.importorskip("timm", reason="independent reference path")
+    from tiny_vlm.convert.torch_reference import ImageEncoder, hf_qwen2, timm_fastvit
 
     cfg = tiny_config()
-    v, t = cfg.vision, {k: torch.from_numpy(a) for k, a in random_tensors(cfg, seed=0).items()}
-    tower = timm_fastvit.FastVit(layers=v.depths, embed_dims=v.widths, mlp_ratios=v.mlp_ratios, downsamples=v.downsamples,
-                                 pos_embs=tuple(partial(timm_fastvit.RepConditionalPosEnc, spatial_shape=(7, 7)) if p else None
-                                                for p in v.pos_embs),
-                                 token_mixers=v.mixers, lkc_use_act=True, norm_layer=partial(LayerNorm2d, eps=v.norm_eps),
-                                 cls_ratio=v.final_channels / v.widths[-1], inference_mode=True).eval()
-    for m in tower.modules():  # timm fixes head_dim at 32; the tiny config uses v.head_dim
-        if isinstance(m, timm_fastvit.Attention):
-            m.head_dim, m.num_heads, m.scale = v.head_dim, m.qkv.in_features // v.head_dim, v.head_dim ** -0.5
-    state = tower.state_dict()
-    new = {}
-    for key in state:
-        ours = ("vision." + key).replace(".reparam_conv", "").replace("downsample.proj.", "downsample.")
-        ours = ours.replace("token_mixer.qkv", "attn.qkv").replace("token_mixer.proj", "attn.proj")
-        ours = ours.replace("se.fc1", "se.reduce").replace("se.fc2", "se.expand").replace("mlp.conv.conv", "mlp.conv")
-        if key.endswith("gamma"):
-            new[key] = torch.ones_like(state[key])
-        elif ".mlp.conv.bn." in key:  # identity BatchNorm carrying our conv bias
-            bias = t[ours.replace("mlp.conv.bn.", "mlp.conv.").rsplit(".", 1)[0] + ".bias"]
-            field = key.rsplit(".", 1)[1]
-            new[key] = {"weight": torch.ones_like(bias), "bias": bias, "running_mean": torch.zeros_like(bias),
-                        "running_var": torch.full_like(bias, 1 - 1e-5)}.get(field, state[key])
-        elif ours in t:
-            new[key] = t[ours].reshape(state[key].shape)
-        elif key.startswith("head."):
-            new[key] = state[key]
-        else:
-            raise KeyError(key)
-    tower.load_state_dict(new)
+    tensors = random_tensors(cfg, seed=0)
+    encoder = ImageEncoder(timm_fastvit(cfg.vision, tensors), tensors).eval()
     pixels = model.processor(image())
     with torch.no_grad():
-        feats = tower.forward_features(torch.from_numpy(pixels).permute(2, 0, 1)[None])[0]  # [C_f, g, g]
-        feats = feats.permute(1, 2, 0).reshape(-1, v.d_out)
-        gelu = torch.nn.GELU()
-        emb = gelu(feats @ t["projector.0.weight"].T + t["projector.0.bias"]) @ t["projector.2.weight"].T + t["projector.2.bias"]
+        emb = encoder(torch.from_numpy(pixels).permute(2, 0, 1)[None])  # [N_img, D]
     np.testing.assert_allclose(emb.numpy(), model.encode_image(pixels), rtol=1e-4, atol=1e-4 * float(emb.abs().max()))
 
-    lm = cfg.lm
-    hf = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
-        vocab_size=lm.vocab_size, hidden_size=lm.d_model, intermediate_size=lm.d_ffn, num_hidden_layers=lm.n_layers,
-        num_attention_heads=lm.n_heads, num_key_value_heads=lm.n_kv_heads, max_position_embeddings=lm.max_seq_len,
-        rope_parameters={"rope_type": "default", "rope_theta": lm.rope_theta}, rms_norm_eps=lm.rms_eps,
-        tie_word_embeddings=lm.tie_embeddings, attn_implementation="eager")).float().eval()
-    hf.load_state_dict({("model." + k[3:]): a for k, a in t.items() if k.startswith("lm.")}, strict=False)
-    hf.lm_head.weight = hf.model.embed_tokens.weight
+    hf = hf_qwen2(cfg.lm, tensors)
     before, after = model.prompt_ids(PROMPT)
     embed = hf.model.embed_tokens.weight.detach()
     seq = torch.cat([embed[before], emb, embed[after]])[None]
     ids = []
     with torch.no_grad():
-        for _ in range(len(GOLDEN)):
+        for _ in range(len(GOLDEN)):  # no KV cache: the whole sequence every step
             nxt = int(hf(inputs_embeds=seq).logits[0, -1].argmax())
             ids.append(nxt)
             seq = torch.cat([seq, embed[[nxt]][None]], dim=1)

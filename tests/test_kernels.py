@@ -120,3 +120,22 @@ def test_attention_causal_gqa(gemm):
     pr = np.exp(s - s.max(-1, keepdims=True))
     pr /= pr.sum(-1, keepdims=True)
     np.testing.assert_allclose(full, pr @ np.repeat(v, 2, axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c,m,k", [(8, 1, 7), (8, 2, 3)])
+def test_depthwise_forms_agree(c, m, k):
+    x, w, b = rand(9, 11, c), rand(c * m, 1, k, k), rand(c * m)
+    taps = K.depthwise_taps(w)
+    ref = naive_conv(x, w, b, 1, c)
+    np.testing.assert_allclose(K.depthwise_conv2d(x, taps, b, 1), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(K.depthwise_conv2d_rows(x, K.depthwise_row_taps(taps, 11), b), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_abs_f32_and_blocked_gelu():
+    x = np.concatenate([rand(K.GELU_BLOCK * 2 + 5) * 4, np.array([-0.0, 0.0, -np.inf, np.inf], np.float32)])
+    np.testing.assert_array_equal(K.abs_f32(x), np.abs(x))
+    y = x[:-2]  # several blocks and a ragged tail, in place
+    ref = K._gelu(y.copy())
+    out = y.copy()
+    assert K.gelu(out, out=out) is out
+    np.testing.assert_array_equal(out, ref)

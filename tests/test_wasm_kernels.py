@@ -99,11 +99,12 @@ def build_run(request, wasm_files, tmp_path_factory):
 
 
 def test_module_shape(build_run):
-    """Validates; imports only env.memory; exports exactly the two kernels."""
+    """Validates; imports only env.memory; exports exactly the three kernels."""
     _, (report, _) = build_run
     assert report["valid"]
     assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
-    assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [("gemm_dot", "function"), ("gemm_packed", "function")]
+    assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [
+        ("gelu", "function"), ("gemm_dot", "function"), ("gemm_packed", "function")]
     assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
 
 
@@ -243,3 +244,43 @@ def test_build_is_deterministic(wasm_files, tmp_path):
     again = gen.build_wasm(tmp_path)
     for build, path in wasm_files.items():
         assert again[build].read_bytes() == path.read_bytes(), build
+
+
+GELU_JS = Path(__file__).parent / "wasm" / "gelu.mjs"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("n", [1, 4, 7, 1030])
+def test_gelu_kernel_matches_reference(wasm_files, tmp_path, build, n):
+    """gelu(x, y, n): exact GELU within A&S + exp error; tail (n % 4) and guards untouched; in place."""
+    import math
+
+    x = np.linspace(-12, 12, n, dtype=np.float32) if n > 4 else np.array([-3.1, 0.0, 0.7, -0.0, 5.0, -6.0, 1e-8][:n], np.float32)
+    (tmp_path / "in.f32").write_bytes(x.tobytes())
+    run = subprocess.run(["node", *node_flags(build), str(GELU_JS), str(wasm_files[build]), str(tmp_path / "in.f32"),
+                          str(tmp_path / "out.json")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    got = json.loads((tmp_path / "out.json").read_text())
+    n4 = n - n % 4
+    ref = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x[:n4].astype(np.float64)])
+    for key in ("out", "inplace"):
+        out = np.array(got[key], np.float64)
+        assert out.shape == (n4,)
+        assert np.all(np.abs(out - ref) <= 3e-7 * np.maximum(1, np.abs(ref))), (key, np.max(np.abs(out - ref)))
+    assert got["guards_ok"]
+
+
+def test_backend_gelu_on_emulated_export():
+    from tiny_vlm import kernels as K
+    from tiny_vlm.wasm.emulate import emulated_gelu
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), gelu=emulated_gelu(calls))
+    x = np.random.default_rng(0).standard_normal((5, 7)).astype(np.float32)  # 35 = 32 on the kernel + a tail of 3
+    np.testing.assert_array_equal(backend.gelu(x), K.gelu(x))
+    y = x.copy()
+    assert backend.gelu(y, out=y) is y and calls == [("gelu", 35), ("gelu", 35)]
+    with pytest.raises(KernelArgumentError, match="not C-contiguous"):
+        backend.gelu(x.T)

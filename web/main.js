@@ -11,6 +11,7 @@ const CAMERA_CONSTRAINTS = {
   video: { facingMode: { ideal: "environment" }, width: { ideal: 640 }, height: { ideal: 480 } },
 };
 const PRESET_FALLBACK = { name: "dog", plural: "dogs" };
+const HISTORY_SIZE = 50;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -44,16 +45,20 @@ const app = {
   abort: null, // AbortController of the running inference
   answers: 0,
   lastResult: null,
+  history: [], // the last HISTORY_SIZE results: {text, reason, stats, prompt}
   labels: [],
 };
 
 // Tests and other scripts: window.tinyVLM.ready resolves to the loaded client.
 let resolveReady, rejectReady;
+const progressLog = [];
 window.tinyVLM = {
+  progress: progressLog,
   ready: new Promise((res, rej) => ((resolveReady = res), (rejectReady = rej))),
   get client() { return app.vlm; },
   get answers() { return app.answers; },
   get lastResult() { return app.lastResult; },
+  get history() { return app.history; },
   get running() { return app.running; },
 };
 window.tinyVLM.ready.catch(() => {}); // reported in the page; no unhandled rejection
@@ -67,6 +72,7 @@ async function main() {
     return;
   }
   wireControls();
+  registerServiceWorker();
   startCamera(); // in parallel with loading; it reports its own problems
   try {
     setStatus("Loading…");
@@ -80,9 +86,10 @@ async function main() {
   }
   ui.progress.hidden = true;
   const info = app.vlm.info;
-  ui.modelName.textContent = `model ${info.model.name} · NumPy ${info.numpy.source === "local" ? "from this site" : "from the Pyodide CDN"}`;
-  loadLabels();
+  ui.modelName.textContent = `model ${info.model.dir} · NumPy ${info.numpy.source === "local" ? "from this site" : "from the Pyodide CDN"}`;
+  loadLabels(info.model.labels);
   setStatus(`Ready (loaded in ${(info.timings.boot_ms / 1000).toFixed(1)} s).`);
+  navigator.serviceWorker?.ready.then((reg) => reg.active?.postMessage({ type: "precache" }));
   updateButtons();
   resolveReady(app.vlm);
 }
@@ -99,9 +106,16 @@ function browserProblem() {
   return null;
 }
 
+function registerServiceWorker() {
+  // Offline use after the first load (sw.js). Optional: the app works without it.
+  if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  navigator.serviceWorker.register("sw.js").catch((err) => console.warn("tiny-vlm: no offline cache:", err.message));
+}
+
 // --- loading ----------------------------------------------------------------------
 
 function showProgress({ stage, label, loaded, total }) {
+  progressLog.push({ stage, loaded, total, t: Math.round(performance.now()) });
   ui.progress.hidden = false;
   ui.progress.dataset.stage = stage;
   ui.progressBar.max = total || 1;
@@ -110,10 +124,11 @@ function showProgress({ stage, label, loaded, total }) {
   setStatus(`${label}…`);
 }
 
-async function loadLabels() {
+async function loadLabels(url) {
   // labels.json ships with a trained model; presets use it to suggest a real object.
+  if (!url) return;
   try {
-    const resp = await fetch("model/labels.json");
+    const resp = await fetch(url);
     if (!resp.ok) return;
     const data = await resp.json();
     const list = Array.isArray(data) ? data : (data.labels ?? data.objects ?? []);
@@ -247,7 +262,9 @@ async function answerOnce() {
   });
   app.answers += 1;
   app.lastResult = result;
-  ui.answer.textContent = result.text;
+  app.history.push({ ...result, prompt });
+  if (app.history.length > HISTORY_SIZE) app.history.shift();
+  if (ui.answer.textContent !== result.text) ui.answer.textContent = result.text; // no re-announcement
   ui.answer.dataset.state = result.reason;
   ui.answer.dataset.count = String(app.answers);
   showStats(result);

@@ -25,8 +25,8 @@ export const MessageType = Object.freeze({
 export const Stage = Object.freeze({
   MANIFEST: "manifest",
   PYODIDE: "pyodide",
-  NUMPY: "numpy",
   WHEEL: "wheel",
+  NUMPY: "numpy",
   KERNELS: "kernels",
   MODEL: "model",
   LOAD_MODEL: "load-model",
@@ -35,8 +35,8 @@ export const Stage = Object.freeze({
 export const STAGE_LABELS = Object.freeze({
   [Stage.MANIFEST]: "Reading the site manifest",
   [Stage.PYODIDE]: "Starting Python (Pyodide)",
-  [Stage.NUMPY]: "Installing NumPy",
   [Stage.WHEEL]: "Installing tiny_vlm",
+  [Stage.NUMPY]: "Installing NumPy",
   [Stage.KERNELS]: "Loading WASM kernels",
   [Stage.MODEL]: "Downloading the model",
   [Stage.LOAD_MODEL]: "Loading the model",

@@ -1,6 +1,6 @@
 // tiny-vlm worker (module worker): owns Pyodide, never touches the DOM.
 //
-// Boot: manifest -> Pyodide core -> NumPy -> tiny_vlm wheel -> (WASM kernels) -> model.
+// Boot: manifest -> Pyodide core -> tiny_vlm wheel -> NumPy -> (WASM kernels) -> model.
 // Then it serves the protocol of protocol.js: one generation at a time, decoded step by
 // step from JS with a yield to the event loop between steps, so a `stop` message is seen
 // between two tokens (no SharedArrayBuffer needed: WebKit has none).
@@ -56,7 +56,7 @@ async function onInit(msg) {
     post(P.ready(info));
   } catch (err) {
     state.phase = "failed";
-    post(P.error(null, P.ErrorCode.BOOT, String(err?.message ?? err)));
+    post(P.error(null, P.ErrorCode.BOOT, errorMessage(err)));
   }
 }
 
@@ -77,47 +77,60 @@ async function boot(urls) {
   const { loadPyodide } = await import(new URL("pyodide.mjs", urls.pyodideIndex).href);
   const coreBytes = sumBytes(manifest, manifest.pyodide.core);
   const numpyLocal = manifest.numpy.source === "local";
-  const pyodide = await withFetchProgress(P.Stage.PYODIDE, coreBytes, () =>
-    withTimeout(
-      loadPyodide({
-        indexURL: urls.pyodideIndex,
-        // NumPy is resolved through pyodide-lock.json (its sha256 is checked by Pyodide)
-        // relative to this base: the site itself, or the official CDN for this version.
-        packageBaseUrl: numpyLocal ? urls.pyodideIndex : (urls.numpyCdn ?? CDN_INDEX),
-        checkAPIVersion: true,
-      }),
-      BOOT_TIMEOUT_MS,
-      `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (is .wasm served as application/wasm?)`,
-    ),
-  );
+  const wasmMemory = manifest.kernels ? captureExportedMemory() : null;
+  let pyodide;
+  try {
+    pyodide = await withFetchProgress(P.Stage.PYODIDE, coreBytes, () =>
+      withTimeout(
+        loadPyodide({
+          indexURL: urls.pyodideIndex,
+          // NumPy is resolved through pyodide-lock.json (its sha256 is checked by Pyodide)
+          // relative to this base: the site itself, or the official CDN for this version.
+          packageBaseUrl: numpyLocal ? urls.pyodideIndex : (urls.numpyCdn ?? CDN_INDEX),
+          checkAPIVersion: true,
+        }),
+        BOOT_TIMEOUT_MS,
+        `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (is .wasm served as application/wasm?)`,
+      ),
+    );
+  } finally {
+    wasmMemory?.restore();
+  }
   mark("pyodide_ms", t);
 
-  // 3. NumPy (integrity checked by Pyodide against pyodide-lock.json).
+  // 3. The tiny_vlm wheel: fetched, checked against the manifest, unpacked into
+  //    site-packages (imported only after NumPy is in).
+  t = performance.now();
+  const wheel = await fetchVerified(siteBase, manifest, manifest.wheel, P.Stage.WHEEL);
+  pyodide.unpackArchive(wheel, "wheel");
+  mark("wheel_ms", t);
+
+  // 4. NumPy (integrity checked by Pyodide against pyodide-lock.json).
   t = performance.now();
   const numpyErrors = [];
-  await withFetchProgress(P.Stage.NUMPY, manifest.numpy.bytes ?? 0, () =>
-    pyodide.loadPackage("numpy", { checkIntegrity: true, messageCallback: () => {}, errorCallback: (m) => numpyErrors.push(m) }),
-  );
+  try {
+    await withFetchProgress(P.Stage.NUMPY, manifest.numpy.bytes ?? 0, () =>
+      pyodide.loadPackage("numpy", { checkIntegrity: true, messageCallback: () => {}, errorCallback: (m) => numpyErrors.push(m) }),
+    );
+  } catch (err) {
+    numpyErrors.push(String(err?.message ?? err));
+  }
   if (!pyodide.loadedPackages.numpy) {
     const where = numpyLocal ? "from this site" : `from ${urls.numpyCdn ?? CDN_INDEX}`;
     throw new Error(`NumPy could not be loaded ${where}: ${numpyErrors.join("; ") || "unknown error"}`);
   }
   mark("numpy_ms", t);
 
-  // 4. The tiny_vlm wheel: fetched, checked against the manifest, unpacked into site-packages.
-  t = performance.now();
-  const wheel = await fetchVerified(siteBase, manifest, manifest.wheel, P.Stage.WHEEL);
-  pyodide.unpackArchive(wheel, "wheel");
   const bridgeModule = pyodide.pyimport("tiny_vlm.bridge");
   const py = {};
-  for (const name of BRIDGE_FUNCTIONS) py[name] = bridgeModule[name];
+  // Attribute proxies are borrowed from the module proxy: copy them so they outlive it.
+  for (const name of BRIDGE_FUNCTIONS) py[name] = bridgeModule[name].copy();
   bridgeModule.destroy();
   state.py = py;
-  mark("wheel_ms", t);
 
   // 5. Optional WASM SIMD GEMM kernels.
   t = performance.now();
-  const kernels = await loadKernels(pyodide, siteBase, manifest);
+  const kernels = await loadKernels(wasmMemory?.memory, siteBase, manifest);
   if (kernels) mark("kernels_ms", t);
 
   // 6. The model files: fetched with progress, verified, written to the in-memory FS.
@@ -127,7 +140,7 @@ async function boot(urls) {
   let modelDone = 0;
   pyodide.FS.mkdirTree(MODEL_DIR);
   for (const path of modelFiles) {
-    const bytes = await fetchVerified(siteBase, manifest, path, P.Stage.MODEL, (n) => reportProgress(P.Stage.MODEL, modelDone + n, modelTotal));
+    const bytes = await fetchVerified(siteBase, manifest, path, P.Stage.MODEL, (n, force) => reportProgress(P.Stage.MODEL, modelDone + n, modelTotal, force));
     modelDone += bytes.byteLength;
     pyodide.FS.writeFile(`${MODEL_DIR}/${path.split("/").pop()}`, bytes);
   }
@@ -146,7 +159,7 @@ async function boot(urls) {
     protocol: P.PROTOCOL_VERSION,
     pyodide: pyodide.version,
     numpy: { source: manifest.numpy.source, version: manifest.numpy.version },
-    model: { name: manifest.model.name, ...modelInfo },
+    model: { ...modelInfo, dir: manifest.model.name, labels: manifest.model.files.includes("model/labels.json") ? "model/labels.json" : null },
     kernels: kernels ? kernels.path : null,
     crossOriginIsolated: self.crossOriginIsolated === true,
     timings,
@@ -159,16 +172,33 @@ async function boot(urls) {
 // Pyodide's own memory, so NumPy array addresses are kernel arguments; the exports go to
 // `bridge.load_model`, which wraps them in the runtime's SimdBackend. No kernels listed:
 // returns null and the runtime uses its NumPy kernels.
-async function loadKernels(pyodide, siteBase, manifest) {
+async function loadKernels(memory, siteBase, manifest) {
   const choices = manifest.kernels;
   if (!choices) return null;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error("could not find Pyodide's WebAssembly.Memory for the SIMD kernels");
   for (const path of [choices.relaxed, choices.simd128].filter(Boolean)) {
     const bytes = await fetchVerified(siteBase, manifest, path, P.Stage.KERNELS);
     if (!WebAssembly.validate(bytes)) continue; // e.g. no relaxed SIMD in this browser
-    const { instance } = await WebAssembly.instantiate(bytes, { env: { memory: pyodide._module.wasmMemory } });
+    const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
     return { path, exports: instance.exports };
   }
   throw new Error("none of the WASM SIMD kernel modules validates in this browser");
+}
+
+// Pyodide does not expose its WebAssembly.Memory; its main module exports it. Watch the
+// instantiations made while loadPyodide runs and keep the first exported Memory.
+function captureExportedMemory() {
+  const original = { instantiate: WebAssembly.instantiate, instantiateStreaming: WebAssembly.instantiateStreaming };
+  const capture = { memory: null };
+  const grab = (result) => {
+    const exports = (result.instance ?? result).exports;
+    if (!capture.memory && exports?.memory instanceof WebAssembly.Memory) capture.memory = exports.memory;
+    return result;
+  };
+  WebAssembly.instantiate = (...args) => original.instantiate.apply(WebAssembly, args).then(grab);
+  WebAssembly.instantiateStreaming = (...args) => original.instantiateStreaming.apply(WebAssembly, args).then(grab);
+  capture.restore = () => Object.assign(WebAssembly, original);
+  return capture;
 }
 
 // --- generation -------------------------------------------------------------------
@@ -208,13 +238,13 @@ async function onGenerate(msg) {
       if (text) post(P.token(id, index, text));
       index += 1;
     }
-    const reason = run.stopRequested ? P.DoneReason.STOPPED : py.finish_reason(session);
+    const reason = py.finish_reason(session); // "stopped" after py.stop
     const stats = JSON.parse(py.stats_json(session));
     stats.wall_ms = round(performance.now() - t0);
     stats.worker_ttft_ms = firstTokenMs === null ? null : round(firstTokenMs);
     post(P.done(id, reason, stats));
   } catch (err) {
-    post(P.error(id, P.ErrorCode.GENERATE, String(err?.message ?? err)));
+    post(P.error(id, P.ErrorCode.GENERATE, errorMessage(err)));
   } finally {
     session?.destroy();
     state.current = null;
@@ -253,9 +283,9 @@ async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
   const url = new URL(path, siteBase).href;
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
-  const report = onBytes ?? ((n) => reportProgress(stage, n, entry.bytes));
-  const bytes = await readWithProgress(resp, entry.bytes, report);
-  report(bytes.byteLength);
+  const report = onBytes ?? ((n, force) => reportProgress(stage, n, entry.bytes, force));
+  const bytes = await readWithProgress(resp, report);
+  report(bytes.byteLength, true);
   if (bytes.byteLength !== entry.bytes) {
     throw new Error(`${path}: got ${bytes.byteLength} bytes, the manifest says ${entry.bytes}`);
   }
@@ -266,28 +296,24 @@ async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
   return bytes;
 }
 
-async function readWithProgress(resp, expected, onBytes) {
-  const buffer = new Uint8Array(expected);
+async function readWithProgress(resp, onBytes) {
   const chunks = [];
   let n = 0;
   const reader = resp.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (n + value.byteLength <= expected) buffer.set(value, n);
-    else chunks.push(value); // larger than announced: kept so the size check reports it
+    chunks.push(value);
     n += value.byteLength;
     onBytes(n);
   }
-  if (n === expected) return buffer;
-  const all = new Uint8Array(n);
-  all.set(buffer.subarray(0, Math.min(n, expected)));
-  let at = expected;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
+  const bytes = new Uint8Array(n);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
   }
-  return n < expected ? buffer.subarray(0, n) : all;
+  return bytes;
 }
 
 // Count the bytes of every fetch made while `fn` runs (Pyodide fetches its own files).
@@ -321,6 +347,14 @@ function reportProgress(stage, loaded, total, force = false) {
   if (!force && now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
   lastProgressAt = now;
   post(P.progress(stage, loaded, total));
+}
+
+/** A Python exception's last line ("ValueError: ..."), not its whole traceback. */
+function errorMessage(err) {
+  const text = String(err?.message ?? err);
+  if (err?.constructor?.name !== "PythonError") return text;
+  const lines = text.trim().split("\n");
+  return lines[lines.length - 1];
 }
 
 // --- small helpers ----------------------------------------------------------------

@@ -45,7 +45,7 @@ def load_model(model_dir: str, gemm_exports=None) -> FastVLM:
         return FastVLM.load(model_dir)
     from tiny_vlm.wasm.backend import SimdBackend
 
-    return FastVLM.load(model_dir, backend=SimdBackend(gemm_exports.gemm_packed, gemm_exports.gemm_dot))
+    return FastVLM.load(model_dir, backend=SimdBackend(gemm_exports.gemm_packed, gemm_exports.gemm_dot, gelu=gemm_exports.gelu))
 
 
 def model_info(model: FastVLM) -> str:

@@ -16,19 +16,20 @@ from .kv_cache import KVCache
 
 
 class Layer:
-    """One decoder layer's weights; q/k/v and gate/up are packed into one GEMM each at load."""
+    """One decoder layer's weights; q/k/v and gate/up are fused into one GEMM each and every
+    GEMM weight goes through Backend.pack once, at load."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], prefix: str) -> None:
+    def __init__(self, tensors: dict[str, np.ndarray], prefix: str, backend: K.Backend) -> None:
         def t(name):
             return tensors[f"{prefix}.{name}"]
         self.input_norm = t("input_layernorm.weight")
         self.post_norm = t("post_attention_layernorm.weight")
-        self.w_qkv = np.ascontiguousarray(np.concatenate(
-            [t("self_attn.q_proj.weight"), t("self_attn.k_proj.weight"), t("self_attn.v_proj.weight")]))  # [(H+2Hkv)*Dh, D]
         self.b_qkv = np.concatenate([t("self_attn.q_proj.bias"), t("self_attn.k_proj.bias"), t("self_attn.v_proj.bias")])
-        self.w_o = t("self_attn.o_proj.weight")  # [D, H*Dh]
-        self.w_gate_up = np.ascontiguousarray(np.concatenate([t("mlp.gate_proj.weight"), t("mlp.up_proj.weight")]))  # [2F, D]
-        self.w_down = t("mlp.down_proj.weight")  # [D, F]
+        self.w_qkv = backend.pack(np.ascontiguousarray(np.concatenate(
+            [t("self_attn.q_proj.weight"), t("self_attn.k_proj.weight"), t("self_attn.v_proj.weight")])), self.b_qkv)  # [(H+2Hkv)*Dh, D]
+        self.w_o = backend.pack(t("self_attn.o_proj.weight"))  # [D, H*Dh]
+        self.w_gate_up = backend.pack(np.ascontiguousarray(np.concatenate([t("mlp.gate_proj.weight"), t("mlp.up_proj.weight")])))  # [2F, D]
+        self.w_down = backend.pack(t("mlp.down_proj.weight"))  # [D, F]
 
 
 class LanguageModel:
@@ -38,9 +39,10 @@ class LanguageModel:
         self.config = config
         self.backend = backend or K.Backend()
         self.embed_tokens = tensors["lm.embed_tokens.weight"]  # [V, D]
-        self.lm_head = self.embed_tokens if config.tie_embeddings else tensors["lm.lm_head.weight"]  # [V, D]
+        lm_head = self.embed_tokens if config.tie_embeddings else tensors["lm.lm_head.weight"]  # [V, D]
+        self.lm_head = self.backend.pack(lm_head)
         self.norm = tensors["lm.norm.weight"]
-        self.layers = [Layer(tensors, f"lm.layers.{i}") for i in range(config.n_layers)]
+        self.layers = [Layer(tensors, f"lm.layers.{i}", self.backend) for i in range(config.n_layers)]
         self.cos, self.sin = K.rope_tables(config.max_seq_len, config.head_dim, config.rope_theta)  # [P, Dh] each
 
     def embed(self, ids):  # [T] -> [T, D]

@@ -49,6 +49,18 @@ def find_model_files(path) -> tuple[Path, Path | None, Path | None]:
     return weights_path, tok if tok.is_file() else None, labels if labels.is_file() else None
 
 
+def prompt_ids(tokenizer: Tokenizer, template: str, prompt: str) -> tuple[list[int], list[int]]:
+    """Token ids before and after `<image>` in `template`: its text with special tokens, `prompt` as plain text."""
+    ids = []
+    for part in template.split("<image>"):
+        head, _, tail = part.partition("{prompt}")
+        piece = tokenizer.encode(head)
+        if "{prompt}" in part:
+            piece += tokenizer.encode(prompt, allow_special=False) + tokenizer.encode(tail)
+        ids.append(piece)
+    return ids[0], ids[1]
+
+
 class FastVLM:
     """A FastVLM-architecture model ready for generation."""
 
@@ -69,8 +81,6 @@ class FastVLM:
             raise ModelFileError(f"tokenizer knows none of the eos tokens {self.config.eos_tokens}")
         if tokenizer.vocab_size > self.config.lm.vocab_size:
             raise ModelFileError(f"tokenizer has {tokenizer.vocab_size} ids but lm.vocab_size is {self.config.lm.vocab_size}")
-        before, after = self.config.prompt_template.split("<image>")
-        self._template = (before, after)
 
     @classmethod
     def load(cls, path, backend: K.Backend | None = None) -> "FastVLM":
@@ -96,16 +106,7 @@ class FastVLM:
 
     def prompt_ids(self, prompt: str) -> tuple[list[int], list[int]]:
         """Token ids before and after the image: template text with special tokens, user text without."""
-        before, after = self._template
-        tok = self.tokenizer
-        ids = []
-        for part in (before, after):
-            head, _, tail = part.partition("{prompt}")
-            piece = tok.encode(head)
-            if "{prompt}" in part:
-                piece += tok.encode(prompt, allow_special=False) + tok.encode(tail)
-            ids.append(piece)
-        return ids[0], ids[1]
+        return prompt_ids(self.tokenizer, self.config.prompt_template, prompt)
 
     def prompt_embeddings(self, image_embeds, prompt: str):  # [N_img, D] -> [T, D]
         before, after = self.prompt_ids(prompt)
@@ -149,4 +150,4 @@ class FastVLM:
         return f"FastVLM({self.config.name!r}, params={self.n_params}, quant={self.quant.get('scheme')!r})"
 
 
-__all__ = ["FastVLM", "ModelFileError", "find_model_files", "IMAGE_SENTINEL", "WeightsError"]
+__all__ = ["FastVLM", "ModelFileError", "find_model_files", "prompt_ids", "IMAGE_SENTINEL", "WeightsError"]

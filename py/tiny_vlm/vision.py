@@ -17,16 +17,50 @@ class VisionTower:
 
     def __init__(self, config: VisionConfig, tensors: dict[str, np.ndarray], backend: K.Backend | None = None) -> None:
         self.config = config
-        self.backend = backend or K.Backend()
+        self.backend = be = backend or K.Backend()
         self.w = {name[len("vision."):]: t for name, t in tensors.items() if name.startswith("vision.")}
+        # Prepared once here, never per call: depthwise taps [K, K, C], GEMM weights through
+        # Backend.pack (1x1 convs and linears [C_out, C_in]; the one full conv, stem.0, as
+        # its im2col weight [C_out, K*K*C_in]).
+        self.taps: dict[str, np.ndarray] = {}
+        self.linears: dict[str, object] = {}
+        for key, t in self.w.items():
+            name = key[:-len(".weight")]
+            if not key.endswith(".weight") or t.ndim == 1:
+                continue
+            if t.ndim == 2:
+                self.linears[name] = be.pack(t, self.w.get(f"{name}.bias"))
+            elif t.shape[1] == 1:  # every k x k conv but stem.0 is depthwise (config.tensor_shapes)
+                self.taps[name] = K.depthwise_taps(t)
+            else:
+                self.linears[name] = be.pack(K.conv_gemm_weight(t), self.w[f"{name}.bias"])
+        # Stride-1 depthwise convs run on taps repeated along the row width they see.
+        self.row_taps: dict[str, np.ndarray] = {}
+        grid = config.image_size // 4  # after the stem
+        for s, depth in enumerate(config.depths):
+            grid //= 2 if config.downsamples[s] else 1
+            names = [f"stages.{s}.pos_emb"] if config.pos_embs[s] else []
+            for b in range(depth):
+                names += [f"stages.{s}.blocks.{b}.mlp.conv"] + ([f"stages.{s}.blocks.{b}.token_mixer"] if config.mixers[s] == "repmixer" else [])
+            for name in names:
+                self.row_taps[name] = K.depthwise_row_taps(self.taps[name], grid)
+        if config.final_channels:
+            self.row_taps["final_conv"] = K.depthwise_row_taps(self.taps["final_conv"], grid)
 
-    def _conv(self, x, name, stride=1, groups=1):  # [H, W, C_in] -> [Ho, Wo, C_out]
-        return K.conv2d(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"], stride, groups, self.backend)
+    def _conv(self, x, name, stride=1):  # [H, W, C_in] -> [Ho, Wo, C_out]; depthwise or stem.0
+        if stride == 1 and name in self.row_taps:
+            return K.depthwise_conv2d_rows(x, self.row_taps[name], self.w[f"{name}.bias"])
+        if name in self.taps:
+            return K.depthwise_conv2d(x, self.taps[name], self.w[f"{name}.bias"], stride)
+        k = self.w[f"{name}.weight"].shape[-1]
+        return K.conv2d_gemm(x, self.linears[name], self.w[f"{name}.bias"], k, stride, self.backend)
+
+    def _linear(self, t, name):  # [N, C_in] -> [N, C_out]
+        return self.backend.linear(t, self.linears[name], self.w.get(f"{name}.bias"))
 
     def _pointwise(self, x, name):  # [H, W, C_in] -> [H, W, C_out], a 1x1 conv as a GEMM
         h, w, c = x.shape
-        y = self.backend.linear(x.reshape(h * w, c), self.w[f"{name}.weight"], self.w.get(f"{name}.bias"))
-        return y.reshape(h, w, -1)
+        return self._linear(x.reshape(h * w, c), name).reshape(h, w, -1)
 
     def _attention(self, x, blk):  # [H, W, C] -> [H, W, C]
         h, w, c = x.shape
@@ -37,16 +71,17 @@ class VisionTower:
         else:  # folded BatchNorm: per-channel affine
             a = t * self.w[f"{blk}.norm.weight"] + self.w[f"{blk}.norm.bias"]
         n_heads, dh = c // cfg.head_dim, cfg.head_dim
-        qkv = self.backend.linear(a, self.w[f"{blk}.attn.qkv.weight"])  # [N, 3C]
+        qkv = self._linear(a, f"{blk}.attn.qkv")  # [N, 3C]
         qkv = qkv.reshape(h * w, 3, n_heads, dh).transpose(1, 2, 0, 3)  # [3, H, N, Dh]
         o = K.attention(qkv[0], qkv[1], qkv[2], None, self.backend)  # [H, N, Dh]
         o = o.transpose(1, 0, 2).reshape(h * w, c)  # [N, C]
-        y = self.backend.linear(o, self.w[f"{blk}.attn.proj.weight"], self.w[f"{blk}.attn.proj.bias"])
+        y = self._linear(o, f"{blk}.attn.proj")
         return (t + y).reshape(h, w, c)
 
     def _conv_ffn(self, x, blk):  # [H, W, C] -> [H, W, C]: x + fc2(GELU(fc1(dwconv7(x))))
-        y = self._conv(x, f"{blk}.mlp.conv", groups=x.shape[-1])
-        y = K.gelu(self._pointwise(y, f"{blk}.mlp.fc1"))  # [H, W, F]
+        y = self._conv(x, f"{blk}.mlp.conv")
+        y = self._pointwise(y, f"{blk}.mlp.fc1")  # [H, W, F]
+        y = self.backend.gelu(y, out=y)
         y = self._pointwise(y, f"{blk}.mlp.fc2")  # [H, W, C]
         y += x
         return y
@@ -56,29 +91,34 @@ class VisionTower:
         if pixels.shape != (cfg.image_size, cfg.image_size, 3):
             raise ValueError(f"vision input shape {pixels.shape}, expected ({cfg.image_size}, {cfg.image_size}, 3)")
         x = np.ascontiguousarray(pixels, dtype=np.float32)
-        x = K.gelu(self._conv(x, "stem.0", stride=2))  # [S/2, S/2, C0]
-        x = K.gelu(self._conv(x, "stem.1", stride=2, groups=x.shape[-1]))  # [S/4, S/4, C0]
-        x = K.gelu(self._pointwise(x, "stem.2"))
+        x = self._conv(x, "stem.0", stride=2)  # [S/2, S/2, C0]
+        x = self.backend.gelu(x, out=x)
+        x = self._conv(x, "stem.1", stride=2)  # [S/4, S/4, C0]
+        x = self.backend.gelu(x, out=x)
+        x = self._pointwise(x, "stem.2")
+        x = self.backend.gelu(x, out=x)
         for s, depth in enumerate(cfg.depths):
             st = f"stages.{s}"
             if cfg.downsamples[s]:
-                x = self._conv(x, f"{st}.downsample.0", stride=2, groups=x.shape[-1])  # [H/2, W/2, C]
+                x = self._conv(x, f"{st}.downsample.0", stride=2)  # [H/2, W/2, C]
                 if cfg.downsample_act:
-                    x = K.gelu(x)
-                x = K.gelu(self._pointwise(x, f"{st}.downsample.1"))
+                    x = self.backend.gelu(x, out=x)
+                x = self._pointwise(x, f"{st}.downsample.1")
+                x = self.backend.gelu(x, out=x)
             if cfg.pos_embs[s]:
-                x = self._conv(x, f"{st}.pos_emb", groups=x.shape[-1])
+                x = self._conv(x, f"{st}.pos_emb")
             for b in range(depth):
                 blk = f"{st}.blocks.{b}"
                 if cfg.mixers[s] == "repmixer":
-                    x = self._conv(x, f"{blk}.token_mixer", groups=x.shape[-1])
+                    x = self._conv(x, f"{blk}.token_mixer")
                 else:
                     x = self._attention(x, blk)
                 x = self._conv_ffn(x, blk)
         if cfg.final_channels:
-            y = self._conv(x, "final_conv", groups=x.shape[-1])  # [g, g, C_f]
+            y = self._conv(x, "final_conv")  # [g, g, C_f]
             m = y.reshape(-1, y.shape[-1]).mean(axis=0, keepdims=True)  # [1, C_f]
-            m = K.relu(self.backend.linear(m, self.w["final_conv.se.reduce.weight"], self.w["final_conv.se.reduce.bias"]))
-            s = K.sigmoid(self.backend.linear(m, self.w["final_conv.se.expand.weight"], self.w["final_conv.se.expand.bias"]))
-            x = K.gelu(y * s[0])
+            m = K.relu(self._linear(m, "final_conv.se.reduce"))
+            s = K.sigmoid(self._linear(m, "final_conv.se.expand"))
+            y *= s[0]
+            x = self.backend.gelu(y, out=y)
         return x.reshape(-1, x.shape[-1])  # [N_img, D_vis], row-major

@@ -70,8 +70,10 @@ def dense_targets(objects: np.ndarray, grid: int, size: int, n_classes: int):
 class SceneBatches(torch.utils.data.IterableDataset):
     """Yields batch `step` for step in [start_step, total_steps): fully determined by (seed, step)."""
 
-    def __init__(self, labels, tokenizer_json: str, config, batch_size: int, start_step: int, total_steps: int, seed: int = 0, scene_config: SceneConfig | None = None):
+    def __init__(self, labels, tokenizer_json: str, config, batch_size: int, start_step: int, total_steps: int, seed: int = 0,
+                 scene_config: SceneConfig | None = None, curriculum_steps: int | None = None):
         super().__init__()
+        self.curriculum_steps = curriculum_steps or total_steps
         self.labels, self.tokenizer_json, self.config = labels, tokenizer_json, config
         self.batch_size, self.start_step, self.total_steps, self.seed = batch_size, start_step, total_steps, seed
         self.scene_config = scene_config or SceneConfig(size=config.vision.image_size)
@@ -80,7 +82,7 @@ class SceneBatches(torch.utils.data.IterableDataset):
         gen = SceneGenerator(self.labels, "train", seed=self.seed, config=self.scene_config)
         coder = PromptCoder(Tokenizer.from_str(self.tokenizer_json), self.config.prompt_template)
         for step in range(self.start_step, self.total_steps):
-            gen.cfg = dataclasses.replace(self.scene_config, max_objects=curriculum_max_objects(step / max(1, self.total_steps)))
+            gen.cfg = dataclasses.replace(self.scene_config, max_objects=curriculum_max_objects(step / max(1, self.curriculum_steps)))
             yield make_batch(gen, coder, self.labels, self.config, step, self.batch_size, self.seed)
 
 

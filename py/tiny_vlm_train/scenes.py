@@ -74,14 +74,16 @@ class SceneConfig:
 class SceneGenerator:
     """Renders scenes for one split. Arrays are loaded once; render() is pure given (seed, index)."""
 
-    def __init__(self, labels: list[dict], split: str = "train", seed: int = 0, config: SceneConfig = SceneConfig(), styles=None):
+    def __init__(self, labels: list[dict], split: str = "train", seed: int = 0, config: SceneConfig = SceneConfig(), styles=None,
+                 sprite_tables: list[np.ndarray] | None = None, backgrounds: list[np.ndarray] | None = None):
+        """sprite_tables / backgrounds replace the installed assets (tests use synthetic ones)."""
         if split not in ("train", "heldout"):
             raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
         self.labels, self.split, self.seed, self.cfg = labels, split, seed, config
         self.n_classes = len(labels)
         self.styles = tuple(styles or (TRAIN_STYLES if split == "train" else HELDOUT_STYLES))
-        self.sprites = [sprite_table(s, labels) for s in self.styles]  # each [n_classes, 64, 64, 4]
-        self.backgrounds = load_backgrounds(split)
+        self.sprites = sprite_tables if sprite_tables is not None else [sprite_table(s, labels) for s in self.styles]  # each [n_classes, 64, 64, 4]
+        self.backgrounds = backgrounds if backgrounds is not None else load_backgrounds(split)
 
     # -- pieces ---------------------------------------------------------------
     def _background(self, rng: np.random.Generator) -> np.ndarray:  # -> float32 [S, S, 3] in 0..255

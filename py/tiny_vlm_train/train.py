@@ -120,7 +120,7 @@ def main(argv=None) -> None:
         labels, tok_json, total_steps = ck["labels"], ck["tokenizer"], ck["total_steps"]
         config = ModelConfig.from_json(ck["config"])
         args_saved = ck["args"]
-        for k in ("batch_size", "lr", "weight_decay", "warmup", "seed"):
+        for k in ("batch_size", "lr", "weight_decay", "warmup", "seed", "steps"):
             setattr(args, k, args_saved[k])
     else:
         labels = build_labels(npm_root())
@@ -170,8 +170,11 @@ def main(argv=None) -> None:
             del probe, popt
             print(f"timing: {sec:.3f} s/step -> {total_steps} steps in {left:.0f} s", flush=True)
 
-    state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps, "args": vars(args)}
-    data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, total_steps, seed=args.seed)
+    curriculum_steps = ck.get("curriculum_steps", total_steps) if ck is not None else total_steps
+    refit = (ck["args"]["steps"] if ck is not None else args.steps) == "auto"  # fit the schedule to --time-budget
+    state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps,
+             "curriculum_steps": curriculum_steps, "args": vars(args)}
+    data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps)
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None, persistent_workers=False)
     model.train()
     t_last_ckpt = time.time()
@@ -190,6 +193,17 @@ def main(argv=None) -> None:
         for k, v in parts.items():
             ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
         step += 1
+        if refit and step == start_step + 20:
+            t_fit, step_fit = time.time(), step
+        if refit and step >= start_step + 80 and step - step_fit >= (60 if step < start_step + 200 else 200):
+            # The machine is shared and its pace changes: re-fit the step count to the time left, so that the
+            # cosine still ends inside the budget (the schedule stays counted in steps).
+            sec = (time.time() - t_fit) / (step - step_fit) * 1.02
+            new_total = max(step + 1, step + int((args.time_budget - (time.time() - t_start)) / sec))
+            if new_total != total_steps:
+                print(f"re-fit: {sec:.3f} s/step -> {new_total} steps (was {total_steps})", flush=True)
+            total_steps = state["total_steps"] = new_total
+            t_fit, step_fit = time.time(), step
         if step % 10 == 0 or step == total_steps:
             dt = time.time() - t0
             ips = n_img / dt
@@ -201,6 +215,8 @@ def main(argv=None) -> None:
             t_last_ckpt = time.time()
         if time.time() - t_start > args.time_budget and step < total_steps:
             print(f"time budget of {args.time_budget:.0f} s used up at step {step}; checkpoint saved, continue with --resume", flush=True)
+            break
+        if step >= total_steps:
             break
     save_checkpoint(ckpt_path, model, opt, step, state)
     wall = time.time() - t_start

@@ -44,3 +44,17 @@ def emulated_exports(calls=None):
         finish(a, _view(w, (n, k)), bias, c, m, n, k)
 
     return gemm_packed, gemm_dot
+
+
+def emulated_gelu(calls=None):
+    """A stand-in for the module's gelu(x, y, n) export (GELU of the first n // 4 * 4 floats)."""
+    from ..kernels import gelu as numpy_gelu
+
+    def gelu(x, y, n):
+        if calls is not None:
+            calls.append(("gelu", n))
+        n4 = n - n % 4
+        if n4:
+            numpy_gelu(_view(x, (n4,)), out=_view(y, (n4,)))
+
+    return gelu

@@ -1,0 +1,166 @@
+"""Write models/<name>/README.md (the model card) from the exported files, the training
+log and the evaluation JSON.
+
+    python -m tiny_vlm_train.card models/tiny-vlm-emoji --run runs/default --eval runs/default/eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tiny_vlm import load_weights
+
+from .grammar import COUNT_TEMPLATES, DESCRIBE_PROMPTS, PRESENCE_TEMPLATES
+from .scenes import background_files
+from .sprites import HELDOUT_STYLES, TRAIN_STYLES
+
+LICENCES = """| source | used for | licence |
+|---|---|---|
+| Debian `fonts-noto-color-emoji` (Noto Color Emoji font, rendered by Pillow) | training objects | SIL OFL 1.1 (font), Apache-2.0 (images) |
+| npm `emoji-datasource-google` 16.0.0 (Noto images, 64 px) | training objects | Apache-2.0 |
+| npm `emoji-datasource-twitter` 16.0.0 (Twemoji, 64 px) | training objects | CC-BY-4.0 (graphics), Twitter/X |
+| npm `emoji-datasource-facebook` 16.0.0 (64 px) | training objects | © Facebook; no clear licence (per emoji-datasource) |
+| npm `@lobehub/fluent-emoji-3d` 1.1.0 (Microsoft Fluent Emoji 3-D) | training objects | MIT |
+| npm `emoji-datasource-apple` 16.0.0 (64 px) | **evaluation only** (held-out style) | © Apple Inc., not licensed for commercial use; never redistributed |
+| npm `emoji-datasource` 16.0.0 | emoji names and codepoints | MIT |
+| Debian `tuxpaint-data` (photo templates) | training backgrounds | GPL-2+ |
+| Debian `mate-backgrounds` abstract/ + desktop/ | training backgrounds | GPL-2+, CC-BY-SA-4.0 (Ubuntu-MATE set) |
+| Debian `mate-backgrounds` nature/ | **evaluation only** (held-out backgrounds) | GPL-2+ |
+| Debian `mypaint-data-extras` backgrounds | training backgrounds (textures) | CC0-1.0 |
+| scikit-image sample images | training backgrounds | see scikit-image `data/README` (public domain / CC0 / CC-BY) |
+| scikit-learn sample images (china, flower) | **evaluation only** (held-out backgrounds) | see scikit-learn `datasets/images/README.txt` |
+
+No image from these sources is stored in this repository or in the weights; rendered
+scenes are generated on the fly and discarded."""
+
+
+def _fmt(x, nd=3):
+    return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+
+
+def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, train_command: str, export_command: str,
+               eval_command: str) -> Path:
+    model_dir = Path(model_dir)
+    w = load_weights(str(model_dir / "model.safetensors"))
+    c = w.config
+    labels = json.loads((model_dir / "labels.json").read_text())
+    size = (model_dir / "model.safetensors").stat().st_size
+    runs = []
+    if run_dir and (Path(run_dir) / "train_runs.jsonl").exists():
+        runs = [json.loads(l) for l in (Path(run_dir) / "train_runs.jsonl").read_text().splitlines() if l.strip()]
+    m = json.loads(Path(eval_json).read_text()) if eval_json and Path(eval_json).exists() else None
+    v, lm = c.vision, c.lm
+    lines = [f"# {c.name}", ""]
+    lines += [f"A tiny FastVLM-architecture vision-language model trained from scratch by `py/tiny_vlm_train` on rendered "
+              f"scenes of emoji objects over photos. It names the objects it sees left to right with counts, counts one "
+              f"kind of object, and answers yes/no presence questions, for **{len(labels)} object classes**. It runs in the "
+              f"pure-NumPy runtime (`tiny_vlm`), in CPython or in the browser through Pyodide.", ""]
+    lines += ["```python", "from tiny_vlm import FastVLM", f"model = FastVLM.load(\"models/{model_dir.name}\")",
+              "print(model.generate(image, \"Describe this image.\"))        # 'a dog, two apples and a car'",
+              "print(model.generate(image, \"How many apples are there?\"))  # 'two'",
+              "print(model.generate(image, \"Is there a dog?\"))             # 'yes'", "```", ""]
+    lines += ["## Files", "", "| file | what | size |", "|---|---|---|",
+              f"| `model.safetensors` | weights, `{w.quant.get('scheme')}` (per-row int8 for matrices, float32 for vectors/small tensors) | {size / 1e6:.2f} MB |",
+              f"| `tokenizer.json` | byte-level BPE, {len(json.loads((model_dir / 'tokenizer.json').read_text())['model']['vocab'])} tokens (3 special) | {(model_dir / 'tokenizer.json').stat().st_size / 1e3:.0f} kB |",
+              f"| `labels.json` | the classes: name, plural, emoji, codepoints | {(model_dir / 'labels.json').stat().st_size / 1e3:.0f} kB |", ""]
+    lines += ["## Architecture", "",
+              f"- Parameters: **{w.n_params:,}** (inference form, after folding)",
+              f"- Vision: FastViT/MCi hybrid, input {v.image_size}x{v.image_size}, stages depths {list(v.depths)}, widths {list(v.widths)}, "
+              f"mixers {list(v.mixers)}, ConvFFN ratio {v.mlp_ratios[0]}, RepCPE before the attention stage; "
+              f"output {v.grid}x{v.grid} = **{v.n_tokens} image tokens** of width {v.d_out}",
+              f"- Projector: mlp2x_gelu {v.d_out} -> {lm.d_model} -> {lm.d_model}",
+              f"- LM: Qwen2-style, {lm.n_layers} layers, d_model {lm.d_model}, {lm.n_heads} heads / {lm.n_kv_heads} KV heads of {lm.head_dim}, "
+              f"SwiGLU {lm.d_ffn}, RoPE theta {lm.rope_theta:g}, tied embeddings, vocab {lm.vocab_size}, context {lm.max_seq_len}",
+              f"- Prompt template: `{c.prompt_template!r}`", ""]
+    lines += ["## Answer grammar", "",
+              "| question | examples of prompts | answer |", "|---|---|---|",
+              "| describe (also any prompt that is not a count or presence question) | " + "; ".join(f"\"{p}\"" for p in DESCRIBE_PROMPTS[:6]) +
+              " | the classes ordered by the x position of their leftmost instance, each as `a`/`an` + name or number word + plural, "
+              "joined by `, ` with ` and ` before the last: `a dog, two apples and an egg` |",
+              "| count | " + "; ".join(f"\"{t.format(plural='apples')}\"" for t in COUNT_TEMPLATES) + " | a number word: `zero` (absent), `one`, `two`, `three` |",
+              "| presence | " + "; ".join(f"\"{t.format(name='dog', plural='dogs')}\"" for t in PRESENCE_TEMPLATES) + " | `yes` or `no` |", "",
+              "Scenes hold 1-4 objects, at most 3 of one class; counts above three never occur in training. Training mix: "
+              "50% describe, 25% count, 25% presence; count and presence ask about an absent class half the time.", ""]
+    lines += ["## Classes", "", " ".join(f"{l['emoji']} {l['name']}" + ("" if l["plural"] == l["name"] + "s" else f" ({l['plural']})") + ","
+                                          for l in labels).rstrip(","), ""]
+    lines += ["## Data", "",
+              f"Scenes are rendered on the fly ({v.image_size} px): 1-4 emoji objects (random size 20-42% of the side, 60% for a single "
+              "object; rotation within ±15°; limited overlap; centres of different classes at least 5% of the width apart so the "
+              "left-to-right order is defined) over a crop of a background photo (60%), a gradient (20%) or a plain colour (20%), then "
+              "camera-like augmentation: partial occlusion by a rectangle (10%), slight perspective warp (40%), brightness/contrast "
+              "and per-channel colour cast, grayscale (8%), Gaussian blur (35%), Gaussian noise (50%), JPEG re-encoding at quality "
+              "25-90 (40%). Each scene uses one emoji style (70%) or mixes styles per object (30%).", "",
+              f"- Training emoji styles: {', '.join(TRAIN_STYLES)}",
+              f"- **Held-out** emoji style (never used in training, evaluation only): {', '.join(HELDOUT_STYLES)}",
+              f"- Training backgrounds: {len(background_files('train'))} photos/textures; **held-out** backgrounds: "
+              f"{len(background_files('heldout'))} photos (MATE nature wallpapers, scikit-learn samples)", "",
+              "Install the sources on a fresh machine with `python -m tiny_vlm_train.assets` (apt-get, npm and pip; cache in "
+              "`~/.cache/tiny-vlm/assets`, override with `TINY_VLM_ASSETS`).", "", "### Sources and licences", "", LICENCES, ""]
+    lines += ["## Training", ""]
+    if runs:
+        last = runs[-1]
+        wall = sum(r["wall_s_this_run"] for r in runs)
+        lines += [f"- Steps: {last['step']} of {last['total_steps']} (batch 32 images, each with one describe and one count-or-presence question)",
+                  f"- Images seen: {last['images_seen']:,} (every one freshly rendered)",
+                  f"- Wall time: {wall / 60:.0f} min over {len(runs)} invocation(s) on a shared 2-core CPU machine (no GPU)", ""]
+    lines += ["Recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
+              "counted in steps (with `--steps auto` the step count is fitted to `--time-budget` and re-fitted as the pace of the "
+              "machine changes), gradient clipping 1.0. Loss = answer-token cross-entropy + training-only heads on the vision "
+              "tokens (not exported): per-cell class of the object centred in the cell (x0.5), per-cell class of the object covering "
+              "the cell (x0.3), per-class count 0-3 from the pooled tokens (x0.02, summed over classes), per-cell row/column (x0.1). "
+              "Curriculum: scenes with at most 1, 2, 3, then 4 objects over the first 4/12/25% of training.", "",
+              "Commands (run from `py/`; the first installs the sources):", "", "```sh", "python -m tiny_vlm_train.assets",
+              train_command, export_command, f"python -m tiny_vlm_train.card models/{model_dir.name} --run ../runs/default --eval ../runs/default/eval.json",
+              eval_command, "```", "",
+              "`--resume` continues an interrupted run from `runs/default/ckpt.pt` (written every 5 minutes). A GPU is used when present.", ""]
+    lines += ["## Evaluation (NumPy runtime, held-out scenes)", ""]
+    if m:
+        lines += [f"{m['n_scenes']} freshly generated held-out scenes (seed {m['seed']}): only the held-out emoji style and held-out "
+                  "backgrounds; one describe, one count and one presence question per scene, greedy decoding with the NumPy runtime "
+                  "on the shipped int8 weights.", "",
+                  "| metric | value | target |", "|---|---|---|",
+                  f"| describe object precision | {_fmt(m['object_precision'])} | |",
+                  f"| describe object recall | {_fmt(m['object_recall'])} | |",
+                  f"| **describe object F1** (instances, counts included) | **{_fmt(m['object_f1'])}** | ≥ 0.95 |",
+                  f"| describe class F1 (ignoring counts) | {_fmt(m['class_f1'])} | |",
+                  f"| exact-caption rate | {_fmt(m['exact_caption_rate'])} | |",
+                  f"| **count accuracy** | **{_fmt(m['count_accuracy'])}** | ≥ 0.95 |",
+                  f"| **yes/no accuracy** | **{_fmt(m['yes_no_accuracy'])}** | ≥ 0.97 |", ""]
+        if "parity" in m:
+            p = m["parity"]
+            lines += [f"Runtime vs PyTorch: on {p['answers']} answers ({p['answers'] // 3} held-out scenes x 3 questions) the NumPy runtime "
+                      f"with the {p['quant']} weights gives {p['identical']} answers identical to the float32 torch model's greedy answers "
+                      f"({100 * p['identical_rate']:.1f}%).", ""]
+        if "parity_f32" in m:
+            p = m["parity_f32"]
+            lines += [f"With a float32 export the runtime's answers are identical on {p['identical']}/{p['answers']}.", ""]
+        lines += [f"Speed (CPython, {m['machine']}, shared machine): encoding a frame (vision + projector) "
+                  f"{m['encode_ms_median']:.0f} ms median; frame + full describe answer {m['describe_frame_ms_median']:.0f} ms median "
+                  f"({m['describe_frame_ms_p90']:.0f} ms p90).", ""]
+    else:
+        lines += ["Not evaluated yet.", ""]
+    lines += ["## Limitations", "",
+              "- The domain is emoji-like drawings of the listed objects on photos; real camera photos of real objects are out of domain.",
+              "- At most 4 objects and at most 3 of one class were seen in training; larger counts are not expressible reliably.",
+              "- Objects smaller than about 20 px at 128 px input, heavy occlusion and look-alike classes in an unseen style cause most errors.", ""]
+    path = model_dir / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model_dir")
+    ap.add_argument("--run", default=None)
+    ap.add_argument("--eval", default=None)
+    ap.add_argument("--train-command", default="python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900")
+    ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
+    ap.add_argument("--eval-command", default="python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
+    args = ap.parse_args(argv)
+    print(write_card(Path(args.model_dir), args.run, args.eval, args.train_command, args.export_command, args.eval_command))
+
+
+if __name__ == "__main__":
+    main()

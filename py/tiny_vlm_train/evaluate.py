@@ -1,0 +1,185 @@
+"""Evaluate an exported model with the NumPy runtime (tiny_vlm.FastVLM, not torch) on
+freshly generated held-out scenes: held-out emoji style (apple), held-out background
+photos (MATE nature wallpapers, scikit-learn samples), seeds never used in training.
+
+    python -m tiny_vlm_train.evaluate models/tiny-vlm-emoji --scenes 500 --json runs/eval.json
+    python -m tiny_vlm_train.evaluate models/tiny-vlm-emoji --parity runs/default/ckpt.pt --parity-scenes 100
+
+Metrics: describe object precision/recall/F1 (instances matched per class name, counts
+included), class-level F1 (ignoring counts), exact-caption rate, count accuracy, yes/no
+accuracy, and per-frame timings. `--parity` also runs the torch checkpoint greedily on
+the first scenes and reports how many answers are identical to the runtime's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tiny_vlm import FastVLM
+
+from .grammar import DESCRIBE_PROMPTS, describe, parse_description, sample_qa
+from .scenes import SceneConfig, SceneGenerator
+
+EVAL_SEED = 900_001  # training uses seeds 0 and 1; the held-out split also uses its own stream tag
+
+
+def heldout_cases(labels, n_scenes: int, size: int, seed: int = EVAL_SEED):
+    """[(image uint8, objects, [(kind, prompt, answer)] )] for describe, count and presence."""
+    gen = SceneGenerator(labels, "heldout", seed=seed, config=SceneConfig(size=size))
+    rng = np.random.default_rng([seed, 5])
+    cases = []
+    for i in range(n_scenes):
+        img, objs = gen.render(i)
+        qa = [("describe", DESCRIBE_PROMPTS[i % 3], describe(objs, labels))]
+        qa.append(sample_qa(objs, labels, rng, "count")[:3])
+        qa.append(sample_qa(objs, labels, rng, "presence")[:3])
+        cases.append((img, objs, qa))
+    return cases
+
+
+def describe_scores(pairs, labels) -> dict:
+    """pairs [(predicted text, reference text)] -> precision/recall/F1 over object instances and classes."""
+    tp = fp = fn = ctp = cfp = cfn = exact = 0
+    for pred, ref in pairs:
+        p, r = parse_description(pred, labels), parse_description(ref, labels)
+        for name in set(p) | set(r):
+            a, b = p.get(name, 0), r.get(name, 0)
+            tp += min(a, b); fp += max(0, a - b); fn += max(0, b - a)
+            ctp += int(a > 0 and b > 0); cfp += int(a > 0 and b == 0); cfn += int(a == 0 and b > 0)
+        exact += int(pred.strip() == ref)
+    prec = tp / max(1, tp + fp); rec = tp / max(1, tp + fn)
+    cprec = ctp / max(1, ctp + cfp); crec = ctp / max(1, ctp + cfn)
+    return {"object_precision": prec, "object_recall": rec, "object_f1": 2 * prec * rec / max(1e-9, prec + rec),
+            "class_precision": cprec, "class_recall": crec, "class_f1": 2 * cprec * crec / max(1e-9, cprec + crec),
+            "exact_caption_rate": exact / max(1, len(pairs))}
+
+
+def evaluate(model_dir: Path, n_scenes: int = 500, seed: int = EVAL_SEED, max_tokens: int = 32, show: int = 0) -> dict:
+    model = FastVLM.load(model_dir)
+    labels = model.labels or json.loads((Path(model_dir) / "labels.json").read_text())
+    cases = heldout_cases(labels, n_scenes, model.config.vision.image_size, seed)
+    results = {"describe": [], "count": [], "presence": []}
+    answers = []
+    t_frame = []
+    t_encode = []
+    for img, objs, qa in cases:
+        row = []
+        for kind, prompt, ref in qa:
+            t0 = time.perf_counter()
+            s = model.session(img, prompt, max_tokens=max_tokens)
+            while not s.done:
+                s.step()
+            dt = time.perf_counter() - t0
+            if kind == "describe":
+                t_frame.append(dt)
+                t_encode.append(s.stats.get("encode_ms", 0.0))
+            results[kind].append((s.text, ref))
+            row.append(s.text)
+        answers.append(row)
+    metrics = describe_scores(results["describe"], labels)
+    metrics["count_accuracy"] = float(np.mean([p.strip() == r for p, r in results["count"]]))
+    metrics["yes_no_accuracy"] = float(np.mean([p.strip() == r for p, r in results["presence"]]))
+    metrics["n_scenes"] = n_scenes
+    metrics["seed"] = seed
+    metrics["describe_frame_ms_median"] = 1000 * float(np.median(t_frame))
+    metrics["describe_frame_ms_p90"] = 1000 * float(np.percentile(t_frame, 90))
+    metrics["encode_ms_median"] = float(np.median(t_encode))
+    metrics["machine"] = f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()} numpy {np.__version__}".strip()
+    metrics["examples"] = [{"objects": [labels[int(o[0])]["name"] for o in objs], "reference": [q[2] for q in qa], "answers": a}
+                           for (img, objs, qa), a in list(zip(cases, answers))[:max(show, 10)]]
+    return metrics
+
+
+def torch_greedy(model, coder, img_u8: np.ndarray, prompt: str, max_tokens: int = 32) -> str:
+    """Greedy decoding with the torch training model (full recompute per token; eval mode)."""
+    import torch
+
+    with torch.no_grad():
+        _, emb = model.encode(torch.from_numpy(img_u8)[None])
+        before = torch.tensor(coder.before)
+        ids = coder.suffix(prompt)
+        out = []
+        eos = {coder.tok.token_to_id(t) for t in model.config.eos_tokens}
+        for _ in range(max_tokens):
+            h = model.lm_hidden(emb, before, torch.tensor([ids]))[0, -1]
+            nxt = int(model.lm.logits(h).argmax())
+            if nxt in eos:
+                break
+            out.append(nxt)
+            ids.append(nxt)
+    return coder.tok.decode(out, skip_special_tokens=True)
+
+
+def parity(model_dir: Path, ckpt: Path, n_scenes: int = 100, seed: int = EVAL_SEED) -> dict:
+    """Runtime greedy answers vs the torch checkpoint's on the first held-out scenes."""
+    from tokenizers import Tokenizer
+
+    from .data import PromptCoder
+    from .train import load_trained
+
+    model = FastVLM.load(model_dir)
+    tmodel, ck = load_trained(ckpt)
+    coder = PromptCoder(Tokenizer.from_str(ck["tokenizer"]), tmodel.config.prompt_template)
+    cases = heldout_cases(ck["labels"], n_scenes, tmodel.config.vision.image_size, seed)
+    same = total = 0
+    diffs = []
+    for img, objs, qa in cases:
+        for kind, prompt, ref in qa:
+            a = model.generate(img, prompt, max_tokens=32)
+            b = torch_greedy(tmodel, coder, img, prompt)
+            total += 1
+            same += int(a == b)
+            if a != b and len(diffs) < 10:
+                diffs.append({"prompt": prompt, "runtime": a, "torch": b})
+    return {"answers": total, "identical": same, "identical_rate": same / max(1, total), "quant": model.quant.get("scheme"), "differences": diffs}
+
+
+def print_table(m: dict) -> None:
+    rows = [("describe object precision", m["object_precision"]), ("describe object recall", m["object_recall"]),
+            ("describe object F1", m["object_f1"]), ("describe class F1", m["class_f1"]),
+            ("exact-caption rate", m["exact_caption_rate"]), ("count accuracy", m["count_accuracy"]),
+            ("yes/no accuracy", m["yes_no_accuracy"])]
+    print(f"| metric ({m['n_scenes']} held-out scenes) | value |\n|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v:.3f} |")
+    print(f"| describe: frame + full answer, median ms | {m['describe_frame_ms_median']:.1f} |")
+    print(f"| encode (vision + projector), median ms | {m['encode_ms_median']:.1f} |")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model_dir")
+    ap.add_argument("--scenes", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=EVAL_SEED)
+    ap.add_argument("--json", default=None, help="write the metrics here")
+    ap.add_argument("--parity", default=None, help="torch checkpoint to compare greedy answers with")
+    ap.add_argument("--parity-scenes", type=int, default=100)
+    args = ap.parse_args(argv)
+    m = evaluate(Path(args.model_dir), args.scenes, args.seed)
+    print_table(m)
+    if args.parity:
+        import tempfile
+
+        from .export import export
+
+        m["parity"] = parity(Path(args.model_dir), Path(args.parity), args.parity_scenes, args.seed)
+        with tempfile.TemporaryDirectory() as tmp:  # the same checkpoint exported without quantization
+            export(Path(args.parity), Path(tmp), quant="f32", verbose=False)
+            m["parity_f32"] = parity(Path(tmp), Path(args.parity), args.parity_scenes, args.seed)
+        for key in ("parity", "parity_f32"):
+            p = m[key]
+            print(f"runtime ({p['quant']}) vs torch greedy answers: {p['identical']}/{p['answers']} identical")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(m, indent=1, ensure_ascii=False))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Browser benchmark: tiny-vlm (SIMD kernels, NumPy only) vs onnxruntime-web, one Chromium.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench_browser.py \\
+        [--model PATH] [--ort-web DIR] [--rounds 10] [--max-tokens 32] [--out bench-results/browser.json]
+
+In one headless Chromium (Debian's /usr/bin/chromium through Playwright; never a
+downloaded browser), three pages of one local server (serve.py's handler, so COOP/COEP):
+- tiny-vlm-simd:  the web app built by build.py --kernels (SimdBackend on the WASM GEMM);
+- tiny-vlm-numpy: the web app built without kernels (NumPy einsum backend);
+- onnxruntime-web: tests/bench_browser/ort_bench.mjs on the ONNX export of the CPython
+  bench (tiny_vlm.bench.export_onnx), WASM SIMD backend, numThreads = 1.
+Boot-to-ready is timed once per engine (page.goto to ready, fresh context). Then `warmup`
+untimed answers each, and `rounds` rounds of one answer per engine, interleaved; medians.
+The tiny-vlm pages are driven through the app's own client (window.tinyVLM.ready ->
+client.infer); their stats come from the worker (Python clocks), answer_ms and the first
+onToken from the page. All engines see the same 224x224 frame (tiny_vlm.bench.bench_image).
+
+onnxruntime-web comes from npm: --ort-web names a folder with node_modules/onnxruntime-web
+(for instance a scratch folder where `npm install onnxruntime-web` ran). Skips with the
+reason when the Pyodide NumPy wheel is missing (build.py would fall back to the CDN, which
+a benchmark never uses), when wat2wasm is missing (no SIMD build) or when
+onnxruntime-web is not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "py"))
+
+import build  # noqa: E402
+import serve  # noqa: E402
+
+from tiny_vlm import bench  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+NUMPY_WHEEL = "numpy-2.4.3-cp314-cp314-pyemscripten_2026_0_wasm32.whl"
+ENGINES = ("tiny-vlm-simd", "tiny-vlm-numpy", "onnxruntime-web")
+METRICS = ("preprocess_ms", "encode_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "answer_ms")
+BOOT_TIMEOUT_MS = 240_000
+
+TINY_ANSWER_JS = """async ([rgba, w, h, prompt, maxTokens]) => {
+    const vlm = await window.tinyVLM.ready;
+    const image = new ImageData(new Uint8ClampedArray(rgba), w, h);
+    let first = 0;
+    const t0 = performance.now();
+    const r = await vlm.infer(image, prompt, {maxTokens, onToken: () => { if (!first) first = performance.now() - t0; }});
+    return {answer_ms: performance.now() - t0, first_token_page_ms: first, stats: r.stats, text: r.text, reason: r.reason};
+}"""
+ORT_ANSWER_JS = """async ([rgba, w, h, maxTokens]) => {
+    await window.ortBench.ready;
+    return await window.ortBench.answer(new Uint8Array(rgba), w, h, maxTokens);
+}"""
+
+
+class Skip(Exception):
+    """The benchmark cannot run here; the message says why."""
+
+
+def find_ort_web(given: str | None) -> Path:
+    for base in ([Path(given)] if given else []) + [ROOT, Path(tempfile.gettempdir()) / "bench" / "ortweb"]:
+        dist = base / "node_modules" / "onnxruntime-web" / "dist"
+        if (dist / "ort.wasm.min.mjs").is_file():
+            return dist
+    raise Skip("onnxruntime-web not found: run `npm install onnxruntime-web` in a scratch folder and pass --ort-web FOLDER")
+
+
+def build_sites(root: Path, model: Path, work: Path, ort_dist: Path) -> dict:
+    """root/{simd,numpy,ort}: the two app builds and the onnxruntime-web page."""
+    wheel_dir = Path(build.DEFAULT_PACKAGES_DIR)
+    if not (wheel_dir / NUMPY_WHEEL).is_file():
+        raise Skip(f"the Pyodide NumPy wheel {wheel_dir / NUMPY_WHEEL} is missing (a benchmark never loads it from the CDN)")
+    if shutil.which("wat2wasm") is None:
+        raise Skip("wabt's wat2wasm is not installed: no SIMD kernel build")
+    for name, extra in (("simd", ["--kernels"]), ("numpy", [])):
+        if build.main(["--out", str(root / name), "--model", str(model), *extra]) != 0:
+            raise RuntimeError(f"build.py failed for the {name} site")
+        manifest = json.loads((root / name / "manifest.json").read_text())
+        if manifest["numpy"]["source"] != "local":
+            raise Skip(f"build.py did not copy NumPy in ({manifest['numpy']})")
+    ort_site = root / "ort"
+    (ort_site / "ort").mkdir(parents=True)
+    for f in ort_dist.iterdir():
+        if f.name.startswith(("ort.wasm.min.mjs", "ort-wasm-simd-threaded")) and not f.name.endswith(".map"):
+            shutil.copy(f, ort_site / "ort" / f.name)
+    shutil.copy(ROOT / "tests" / "bench_browser" / "ort_bench.mjs", ort_site / "ort_bench.mjs")
+    (ort_site / "index.html").write_text('<!doctype html><meta charset="utf-8"><title>ort bench</title>'
+                                         '<script type="module" src="ort_bench.mjs"></script>\n')
+    encoder, decoder = bench.export_onnx(model, work / "onnx")
+    shutil.copy(encoder, ort_site / "encoder.onnx")
+    shutil.copy(decoder, ort_site / "decoder.onnx")
+    shared = bench._Shared(model, bench.DEFAULT_PROMPT)
+    cfg = shared.config
+    shared.tensors["lm.embed_tokens.weight"].astype("<f4").tofile(ort_site / "embed.bin")
+    meta = {"image_size": cfg.vision.image_size, "image_mean": list(cfg.vision.image_mean), "image_std": list(cfg.vision.image_std),
+            "d_model": cfg.lm.d_model, "n_layers": cfg.lm.n_layers, "n_kv_heads": cfg.lm.n_kv_heads, "head_dim": cfg.lm.head_dim,
+            "before": shared.before, "after": shared.after, "eos": sorted(shared.eos)}
+    (ort_site / "meta.json").write_text(json.dumps(meta))
+    return {"tiny-vlm-simd": "simd/", "tiny-vlm-numpy": "numpy/", "onnxruntime-web": "ort/"}
+
+
+def open_engine(browser, url: str, engine: str):
+    """A fresh context and page; returns (context, page, boot_ms, info)."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    t0 = time.perf_counter()
+    page.goto(url)
+    if engine == "onnxruntime-web":
+        info = page.evaluate("async () => await window.ortBench.ready", None)
+    else:
+        info = page.evaluate("async () => { const v = await window.tinyVLM.ready; return v.info; }", None)
+    boot_ms = (time.perf_counter() - t0) * 1000
+    if errors:
+        raise RuntimeError(f"{engine}: {errors}")
+    return context, page, boot_ms, info
+
+
+def one_answer(page, engine: str, rgba: list, w: int, h: int, max_tokens: int) -> dict:
+    if engine == "onnxruntime-web":
+        return page.evaluate(ORT_ANSWER_JS, [rgba, w, h, max_tokens])
+    r = page.evaluate(TINY_ANSWER_JS, [rgba, w, h, bench.DEFAULT_PROMPT, max_tokens])
+    s = r["stats"]
+    return {**{m: s[m] for m in METRICS[:-1]}, "answer_ms": r["answer_ms"], "tokens": s["tokens"],
+            "first_token_page_ms": r["first_token_page_ms"], "text": r["text"]}
+
+
+def run(args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    ort_dist = find_ort_web(args.ort_web)
+    work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="tiny-vlm-browser-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model, model_note = bench.resolve_model(args.model, work)
+    root = work / "site"
+    if root.exists():
+        shutil.rmtree(root)
+    paths = build_sites(root, model, work, ort_dist)
+    image = bench.bench_image()
+    h, w, _ = image.shape
+    rgba = __import__("numpy").concatenate([image, __import__("numpy").full((h, w, 1), 255, "uint8")], axis=-1).ravel().tolist()
+    server = serve.make_server(root, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/"
+    results = {e: {"samples": []} for e in ENGINES}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            version = browser.version
+            pages = {}
+            for e in ENGINES:  # boot one after the other, so boots do not compete for the CPU
+                ctx, page, boot_ms, info = open_engine(browser, base + paths[e], e)
+                pages[e] = page
+                results[e].update(boot_to_ready_ms=boot_ms, info=info)
+                print(f"{e}: ready in {boot_ms:.0f} ms", file=sys.stderr)
+            for _ in range(args.warmup):  # V8 tiers hot WASM functions up while they run
+                for e in ENGINES:
+                    results[e].setdefault("warmup", []).append(one_answer(pages[e], e, rgba, w, h, args.max_tokens))
+            for r in range(args.rounds):
+                for e in ENGINES:
+                    results[e]["samples"].append(one_answer(pages[e], e, rgba, w, h, args.max_tokens))
+                print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+                    f"{e} {results[e]['samples'][-1]['answer_ms']:.1f} ms" for e in ENGINES), file=sys.stderr)
+            browser.close()
+    finally:
+        server.shutdown()
+    summary = {}
+    for e in ENGINES:
+        s = results[e]["samples"]
+        summary[e] = {m: bench._median([x[m] for x in s]) for m in METRICS}
+        summary[e]["boot_to_ready_ms"] = results[e]["boot_to_ready_ms"]
+        summary[e]["first_answer_ms"] = results[e]["warmup"][0]["answer_ms"] if results[e].get("warmup") else None
+        summary[e]["tokens"] = s[-1]["tokens"]
+    ratios = {f"{t} / onnxruntime-web": {m: summary[t][m] / summary["onnxruntime-web"][m]
+                                          for m in METRICS + ("boot_to_ready_ms", "first_answer_ms") if summary["onnxruntime-web"][m]}
+              for t in ("tiny-vlm-simd", "tiny-vlm-numpy")}
+    return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "chromium": version,
+            "machine": {"cpu": bench._cpu_model(), "logical_cpus": __import__("os").cpu_count()},
+            "onnxruntime_web": json.loads((ort_dist.parent / "package.json").read_text())["version"],
+            "model": {"path": str(model), "note": model_note}, "rounds": args.rounds, "warmup": args.warmup, "max_tokens": args.max_tokens,
+            "summary": summary, "ratios": ratios, "engines": {e: {k: v for k, v in results[e].items()} for e in ENGINES}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model")
+    ap.add_argument("--ort-web", help="folder holding node_modules/onnxruntime-web")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed answers per engine first")
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--out", default=str(ROOT / "bench-results" / "browser.json"))
+    ap.add_argument("--work-dir")
+    args = ap.parse_args(argv)
+    try:
+        report = run(args)
+    except Skip as why:
+        print(f"SKIPPED: {why}")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"skipped": str(why)}))
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    s = report["summary"]
+    print(f"Chromium {report['chromium']}, onnxruntime-web {report['onnxruntime_web']}, model {report['model']['note']}")
+    head = ["metric", *ENGINES, "simd / ort", "numpy / ort"]
+    rows = [head]
+    for m in METRICS + ("boot_to_ready_ms", "first_answer_ms"):
+        if s["onnxruntime-web"].get(m) is None:
+            continue
+        rows.append([m] + [f"{s[e][m]:.1f}" for e in ENGINES] + [
+            f"{report['ratios'][f'{t} / onnxruntime-web'].get(m, float('nan')):.2f}" for t in ("tiny-vlm-simd", "tiny-vlm-numpy")])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for i, r in enumerate(rows):
+        print("| " + " | ".join(c.ljust(wd) for c, wd in zip(r, widths)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (wd + 2) for wd in widths) + "|")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

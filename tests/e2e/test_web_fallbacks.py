@@ -1,0 +1,100 @@
+"""No camera permission, image upload, no WASM SIMD, no local NumPy: a clear message, never a blank page."""
+
+from __future__ import annotations
+
+import pytest
+from e2e_support import ANSWER_TIMEOUT_MS, build_site, needs_numpy, start_server
+
+
+@pytest.fixture(scope="module")
+def denied(site, open_app):
+    return open_app(site.url, camera=False)
+
+
+def test_denied_camera_shows_message_and_upload(denied):
+    message = denied.page.locator("[data-testid=camera-message]")
+    message.wait_for(state="visible")
+    assert "denied" in message.text_content().lower()
+    assert "upload" in message.text_content().lower()
+    assert denied.page.is_hidden("[data-testid=preview]")
+    assert denied.page.is_enabled("[data-testid=upload]")
+    assert denied.page.locator("label[for=upload]").is_visible()
+
+
+def test_upload_path(site, denied, scene_files):
+    page = denied.page
+    page.set_input_files("[data-testid=upload]", str(scene_files["png"]))
+    page.locator("[data-testid=still]").wait_for(state="visible")
+    assert page.is_hidden("[data-testid=camera-message]")
+    boot = denied.wait_boot()
+    if not site.numpy_local:
+        assert "NumPy" in boot, boot
+        pytest.skip(site.numpy_reason)
+    assert boot == "ready"
+    page.click("[data-testid=start]")
+    page.wait_for_function("window.tinyVLM.answers >= 1 && !window.tinyVLM.running", timeout=ANSWER_TIMEOUT_MS)
+    assert page.text_content("[data-testid=answer]").strip()
+    assert page.is_hidden("[data-testid=error]")
+    assert denied.errors == []
+
+
+def test_drop_an_image(site, denied, scene_files):
+    page = denied.page
+    data = scene_files["png"].read_bytes()
+    page.evaluate("""async (bytes) => {
+        const file = new File([new Uint8Array(bytes)], "scene.png", {type: "image/png"});
+        const dt = new DataTransfer(); dt.items.add(file);
+        const zone = document.querySelector('[data-testid=dropzone]');
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", list(data))
+    page.wait_for_function("document.querySelector('[data-testid=still]').width === 480")
+
+
+def test_no_wasm_simd_gives_a_clear_message(site, open_app):
+    app = open_app(site.url, init_script="WebAssembly.validate = () => false;")
+    error = app.page.locator("[data-testid=error]")
+    error.wait_for(state="visible")
+    assert "WebAssembly SIMD" in error.text_content()
+    assert "cannot run" in app.page.text_content("[data-testid=status]")
+    assert app.page.is_disabled("[data-testid=start]")
+    assert app.errors == []
+
+
+def test_numpy_from_cdn_unreachable_is_reported(tmp_path_factory, open_app):
+    out = tmp_path_factory.mktemp("cdn-site") / "dist"
+    build_site(out, "--numpy-from-cdn")
+    server, url = start_server(out)
+    try:
+        app = open_app(url)
+        app.context.route("https://cdn.jsdelivr.net/**", lambda route: route.abort())
+        boot = app.wait_boot()
+        assert "NumPy could not be loaded from https://cdn.jsdelivr.net/pyodide/v314.0.4/full/" in boot, boot
+        assert app.page.text_content("[data-testid=status]") == "Could not load the model."
+    finally:
+        server.shutdown()
+
+
+def test_offline_after_first_load(site, open_app):
+    needs_numpy(site)
+    app = open_app(site.url)
+    assert app.wait_boot() == "ready"
+    # the service worker controls the page and has stored every file of the manifest
+    n_files = len(site.manifest["files"])
+    cached = app.page.evaluate(f"""(async () => {{
+        for (let i = 0; i < 600; i++) {{
+            const cache = await caches.open("tiny-vlm-v1");
+            const n = (await cache.keys()).length;
+            if (navigator.serviceWorker.controller && n >= {n_files}) return n;
+            await new Promise(r => setTimeout(r, 100));
+        }}
+        return -1;
+    }})()""")
+    assert cached >= n_files
+    app.context.set_offline(True)
+    try:
+        app.page.reload()
+        assert app.wait_boot() == "ready"
+        assert app.page.evaluate("window.tinyVLM.client.info.numpy.source") == "local"
+    finally:
+        app.context.set_offline(False)
+    assert app.errors == []

@@ -1,0 +1,110 @@
+"""build.py and serve.py without a browser: the manifest, NumPy checks, MIME types, escapes."""
+
+import hashlib
+import json
+import shutil
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import build  # noqa: E402
+import serve  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (ROOT / "node_modules" / "pyodide").is_dir(), reason="run `npm ci` first (Pyodide)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("web") / "dist"
+    assert build.main(["--out", str(out), "--random-model", "--numpy-from-cdn"]) == 0
+    return out
+
+
+def test_manifest_lists_every_file_with_size_and_sha256(site):
+    manifest = json.loads((site / "manifest.json").read_text())
+    on_disk = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    for rel, entry in manifest["files"].items():
+        data = (site / rel).read_bytes()
+        assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert manifest["wheel"].endswith("-py3-none-any.whl") and manifest["wheel"] in manifest["files"]
+    assert set(manifest["pyodide"]["core"]) <= set(manifest["files"])
+    assert manifest["model"]["files"] == ["model/model.safetensors", "model/tokenizer.json"]
+    assert manifest["numpy"]["source"] == "cdn" and manifest["numpy"]["url"].startswith("https://cdn.jsdelivr.net/pyodide/v314.0.4/full/")
+    assert {"index.html", "main.js", "worker.js", "protocol.js", "client.js", "style.css", "sw.js"} <= on_disk
+
+
+def test_numpy_wheel_with_a_wrong_sha256_is_refused(tmp_path):
+    lock = json.loads((ROOT / "node_modules" / "pyodide" / "pyodide-lock.json").read_text())
+    (tmp_path / lock["packages"]["numpy"]["file_name"]).write_bytes(b"not numpy")
+    with pytest.raises(build.BuildError, match="does not match pyodide-lock.json"):
+        build.find_numpy_wheel(str(tmp_path), lock)
+
+
+def test_pure_wheel_matches_the_package(tmp_path):
+    import zipfile
+
+    wheel = build.write_pure_wheel(tmp_path)
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "tiny_vlm/bridge.py" in names and "tiny_vlm/__init__.py" in names
+    assert not any(n.startswith("tiny_vlm_train") for n in names)
+
+
+def test_refuses_to_wipe_a_folder_that_is_not_a_build(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(build.BuildError, match="refusing to overwrite"):
+        build.prepare_out(tmp_path)
+    assert (tmp_path / "precious.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def url(site, tmp_path_factory):
+    served = tmp_path_factory.mktemp("served") / "site"
+    shutil.copytree(site, served)
+    (served.parent / "secret.txt").write_text("outside the site")
+    (served / "link-out").symlink_to(served.parent)
+    server = serve.make_server(served, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, b""
+
+
+@pytest.mark.parametrize("path, mime", [
+    ("/pyodide/pyodide.asm.wasm", "application/wasm"),
+    ("/pyodide/pyodide.mjs", "text/javascript"),
+    ("/worker.js", "text/javascript"),
+    ("/manifest.json", "application/json"),
+    ("/", "text/html"),
+])
+def test_mime_types_and_headers(url, path, mime):
+    status, headers, _ = get(url + path)
+    assert status == 200 and headers["Content-Type"].startswith(mime)
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert headers["Cache-Control"] == "no-cache"
+
+
+def test_wheel_mime_type(url, site):
+    manifest = json.loads((site / "manifest.json").read_text())
+    status, headers, _ = get(f"{url}/{manifest['wheel']}")
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+
+
+@pytest.mark.parametrize("path", ["/../secret.txt", "/%2e%2e/secret.txt", "/link-out/secret.txt", "/pyodide/", "/link-out/"])
+def test_nothing_outside_the_site_and_no_listings(url, path):
+    status, _, body = get(url + path)
+    assert status == 404 and b"outside the site" not in body
