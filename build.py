@@ -82,7 +82,10 @@ def pick_model_dir(model: str | None, random_model: bool, work: Path) -> Path:
 def pyodide_dir() -> Path:
     package = PYODIDE_NPM / "package.json"
     if not package.is_file():
-        raise BuildError("node_modules/pyodide is missing: run `npm ci` first")
+        if shutil.which("npm") is None:
+            raise BuildError("node_modules/pyodide is missing and npm is not installed: install Node.js, then run `npm ci`")
+        log("node_modules/pyodide is missing: running `npm ci` (Pyodide core from the npm registry)")
+        run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
     version = json.loads(package.read_text())["version"]
     if version != PYODIDE_VERSION:
         raise BuildError(f"node_modules/pyodide is {version}, package.json pins {PYODIDE_VERSION}: run `npm ci`")
@@ -173,8 +176,8 @@ def build_kernels(work: Path) -> dict[str, Path]:
     return found
 
 
-def run(cmd: list[str], env: dict | None = None) -> None:
-    result = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> None:
+    result = subprocess.run(cmd, env={**os.environ, **(env or {})}, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 

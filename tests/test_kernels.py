@@ -139,3 +139,10 @@ def test_abs_f32_and_blocked_gelu():
     out = y.copy()
     assert K.gelu(out, out=out) is out
     np.testing.assert_array_equal(out, ref)
+
+
+def test_rope_swapped_equals_rope():
+    cos, sin = K.rope_tables(16, 8, 10000.0)
+    x = rand(3, 5, 8)  # [H, T, Dh]
+    np.testing.assert_allclose(K.rope_swapped(x, cos[4:9], K.rope_signed_sin(sin)[4:9]), K.rope(x, cos[4:9], sin[4:9]),
+                               rtol=1e-6, atol=1e-6)

@@ -200,8 +200,12 @@ def layer_norm(x, w, b, eps):  # [..., C], [C], [C] -> [..., C]
 
 
 def rms_norm(x, w, eps):  # [T, D], [D] -> [T, D]
-    ms = np.mean(x * x, axis=-1, keepdims=True)  # [T, 1]
-    y = x * (1.0 / np.sqrt(ms + eps))
+    r = np.einsum("td,td->t", x, x)  # sum of squares [T]: one call, no [T, D] temporary, no np.mean wrapper
+    r *= 1.0 / x.shape[-1]
+    r += eps
+    np.sqrt(r, out=r)
+    np.divide(1.0, r, out=r)  # 1 / rms [T]
+    y = x * r[:, None]
     y *= w
     return y
 
@@ -341,6 +345,26 @@ def rope(x, cos, sin):  # [H, T, Dh], [T, Dh], [T, Dh] -> [H, T, Dh]
     half = x.shape[-1] // 2
     rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)  # rotate_half
     rot *= sin
+    y = x * cos
+    y += rot
+    return y
+
+
+def rope_signed_sin(sin):  # [P, Dh] -> [P, Dh]
+    """sin with its first half negated, so that rotate_half(x) * sin == swap_halves(x) * this."""
+    half = sin.shape[-1] // 2
+    return np.concatenate([-sin[..., :half], sin[..., half:]], axis=-1)
+
+
+def rope_swapped(x, cos, sin_signed):  # [..., Dh], cos and sin_signed broadcastable -> [..., Dh]
+    """rope(x) as 4 NumPy calls: x * cos + swap_halves(x) * sin_signed (rope_signed_sin).
+
+    The decoder rotates q and k of a step together with it (one call sequence instead of
+    two rope() calls of 5), which counts in Pyodide where each call costs microseconds.
+    """
+    half = x.shape[-1] // 2
+    rot = np.concatenate([x[..., half:], x[..., :half]], axis=-1)  # swap halves
+    rot *= sin_signed
     y = x * cos
     y += rot
     return y

@@ -43,7 +43,8 @@ class LanguageModel:
         self.lm_head = self.backend.pack(lm_head)
         self.norm = tensors["lm.norm.weight"]
         self.layers = [Layer(tensors, f"lm.layers.{i}", self.backend) for i in range(config.n_layers)]
-        self.cos, self.sin = K.rope_tables(config.max_seq_len, config.head_dim, config.rope_theta)  # [P, Dh] each
+        self.cos, sin = K.rope_tables(config.max_seq_len, config.head_dim, config.rope_theta)  # [P, Dh] each
+        self.sin_signed = K.rope_signed_sin(sin)  # [P, Dh], for K.rope_swapped
 
     def embed(self, ids):  # [T] -> [T, D]
         ids = np.asarray(ids, dtype=np.int64)
@@ -58,18 +59,16 @@ class LanguageModel:
         pos = cache.length
         if pos + t > cache.capacity:
             raise ValueError(f"sequence of {pos + t} positions exceeds the KV cache capacity {cache.capacity} (lm.max_seq_len)")
-        n_q, n_kv, dh = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim, cfg.head_dim
-        cos, sin = self.cos[pos:pos + t], self.sin[pos:pos + t]  # [T, Dh]
+        n_h, n_q, n_kv, dh = cfg.n_heads, cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim, cfg.head_dim
+        cos, sin = self.cos[pos:pos + t, None], self.sin_signed[pos:pos + t, None]  # [T, 1, Dh]
         h = np.array(h, dtype=np.float32)  # residual stream, owned
         for i, ly in enumerate(self.layers):
             a = K.rms_norm(h, ly.input_norm, cfg.rms_eps)  # [T, D]
             qkv = be.linear(a, ly.w_qkv, ly.b_qkv)  # [T, (H+2Hkv)*Dh]
-            q = qkv[:, :n_q].reshape(t, cfg.n_heads, dh).transpose(1, 0, 2)  # [H, T, Dh]
-            k = qkv[:, n_q:n_q + n_kv].reshape(t, cfg.n_kv_heads, dh).transpose(1, 0, 2)  # [Hkv, T, Dh]
-            v = qkv[:, n_q + n_kv:].reshape(t, cfg.n_kv_heads, dh).transpose(1, 0, 2)  # [Hkv, T, Dh]
-            q = K.rope(q, cos, sin)
-            cache.k[i, :, pos:pos + t] = K.rope(k, cos, sin)
-            cache.v[i, :, pos:pos + t] = v
+            qk = K.rope_swapped(qkv[:, :n_q + n_kv].reshape(t, n_h + cfg.n_kv_heads, dh), cos, sin)  # [T, H+Hkv, Dh]
+            q = qk[:, :n_h].transpose(1, 0, 2)  # [H, T, Dh]
+            cache.k[i, :, pos:pos + t] = qk[:, n_h:].transpose(1, 0, 2)  # [Hkv, T, Dh]
+            cache.v[i, :, pos:pos + t] = qkv[:, n_q + n_kv:].reshape(t, cfg.n_kv_heads, dh).transpose(1, 0, 2)
             o = K.attention(q, cache.k[i, :, :pos + t], cache.v[i, :, :pos + t], pos, be)  # [H, T, Dh]
             o = o.transpose(1, 0, 2).reshape(t, n_q)  # [T, H*Dh]
             h += be.linear(o, ly.w_o)
