@@ -45,3 +45,9 @@ def test_bench_peers_agree(model_dir, tmp_path):
 def test_bench_rejects_unknown_engine(capsys):
     assert bench.main(["--engines", "tensorflow"]) == 2
     assert "unknown ['tensorflow']" in capsys.readouterr().err
+
+
+def test_bench_profile(model_dir, capsys):
+    assert bench.main(["--profile", "--model", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "=== image encode" in out and "=== 20 decode steps" in out and "linear" in out

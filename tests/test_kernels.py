@@ -128,7 +128,7 @@ def test_depthwise_forms_agree(c, m, k):
     taps = K.depthwise_taps(w)
     ref = naive_conv(x, w, b, 1, c)
     np.testing.assert_allclose(K.depthwise_conv2d(x, taps, b, 1), ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(K.depthwise_conv2d_rows(x, K.depthwise_row_taps(taps, 11), b), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(K.depthwise_conv2d_rows(x, K.depthwise_row_taps(taps, 11), np.tile(b, 11)), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_abs_f32_and_blocked_gelu():

@@ -12,7 +12,7 @@ from tiny_vlm import Backend, FastVLM
 from tiny_vlm.kv_cache import KVCache
 from tiny_vlm.testing import random_model
 from tiny_vlm.wasm.backend import PackedWeight, SimdBackend
-from tiny_vlm.wasm.emulate import emulated_exports, emulated_gelu
+from tiny_vlm.wasm.emulate import emulated_dw_rows, emulated_exports, emulated_gelu, emulated_softmax_rows
 
 PROMPT = "What is in this image?"
 
@@ -23,7 +23,8 @@ class RecordingSimd(SimdBackend):
 
     def __init__(self):
         self.calls = []
-        super().__init__(*emulated_exports(self.calls), gelu=emulated_gelu(self.calls))
+        super().__init__(*emulated_exports(self.calls), gelu=emulated_gelu(self.calls),
+                         softmax_rows=emulated_softmax_rows(self.calls), dw_rows=emulated_dw_rows(self.calls))
         self.unpacked = []
         self.bmm_kernel_calls = 0
         self._in_bmm = False
@@ -43,10 +44,13 @@ class RecordingSimd(SimdBackend):
         return super().linear(x, w, b, out)
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
+@pytest.fixture(scope="module", params=["matmul", "einsum"])
+def models(tmp_path_factory, request):
+    """NumPy reference and SIMD model; "einsum" is the NumPy formulation SimdBackend inherits in Pyodide."""
     path = random_model(tmp_path_factory.mktemp("tiny"), seed=0)
-    return FastVLM.load(path, backend=Backend()), FastVLM.load(path, backend=RecordingSimd())
+    simd = RecordingSimd()
+    simd.gemm = request.param
+    return FastVLM.load(path, backend=Backend()), FastVLM.load(path, backend=simd)
 
 
 def test_backend_pack():
@@ -82,6 +86,6 @@ def test_simd_model_matches_numpy(models):
     assert be.unpacked == [], "linear weights not packed at load"
     assert be.bmm_kernel_calls > 0  # image and prefill attention on the kernels
     kinds = {c[0] for c in be.calls}
-    assert kinds == {"gemm_packed", "gemm_dot", "gelu"}  # image/prefill rows on panels, decode steps on dot
+    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "softmax_rows"}  # image/prefill rows on panels, decode steps on dot
     # packed weights go to gemm_dot only for decode steps; larger M there came from bmm
     assert sum(c[0] == "gemm_dot" and c[1] >= be.min_rows_packed for c in be.calls) <= be.bmm_kernel_calls

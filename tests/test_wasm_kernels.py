@@ -99,12 +99,13 @@ def build_run(request, wasm_files, tmp_path_factory):
 
 
 def test_module_shape(build_run):
-    """Validates; imports only env.memory; exports exactly the three kernels."""
+    """Validates; imports only env.memory; exports exactly the five kernels."""
     _, (report, _) = build_run
     assert report["valid"]
     assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
     assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [
-        ("gelu", "function"), ("gemm_dot", "function"), ("gemm_packed", "function")]
+        ("dw_rows", "function"), ("gelu", "function"), ("gemm_dot", "function"), ("gemm_packed", "function"),
+        ("softmax_rows", "function")]
     assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
 
 
@@ -284,3 +285,71 @@ def test_backend_gelu_on_emulated_export():
     assert backend.gelu(y, out=y) is y and calls == [("gelu", 35), ("gelu", 35)]
     with pytest.raises(KernelArgumentError, match="not C-contiguous"):
         backend.gelu(x.T)
+
+
+DW_JS = Path(__file__).parent / "wasm" / "dw_rows.mjs"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("h,w,c,k", [(1, 1, 4, 1), (3, 5, 4, 3), (5, 3, 8, 7), (4, 4, 12, 3), (2, 6, 20, 5)])
+def test_dw_rows_kernel_matches_numpy(wasm_files, tmp_path, build, h, w, c, k):
+    """dw_rows == kernels.depthwise_conv2d_rows on odd shapes (16-float blocks and 4-float tails); guards kept."""
+    from tiny_vlm import kernels as K
+
+    rng = np.random.default_rng(h * 100 + w * 10 + c + k)
+    x, taps, b = (rng.standard_normal(s).astype(np.float32) for s in ((h, w, c), (k, k, c), (c,)))
+    row_taps, row_bias = K.depthwise_row_taps(taps, w), np.tile(b, w)
+    ref = K.depthwise_conv2d_rows(x, row_taps, row_bias)
+    xp = K._pad_depthwise(x, k, c)
+    n, lp = w * c, xp.shape[1] * c
+    (tmp_path / "case.json").write_text(json.dumps({"h": h, "k": k, "n": n, "lp": lp, "c": c}))
+    (tmp_path / "in.f32").write_bytes(np.concatenate([xp.ravel(), row_taps.ravel(), row_bias]).tobytes())
+    run = subprocess.run(["node", *node_flags(build), str(DW_JS), str(wasm_files[build]), str(tmp_path / "case.json"),
+                          str(tmp_path / "in.f32"), str(tmp_path / "out.f32")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
+    assert out[-1] == 1, "wrote outside out"
+    np.testing.assert_allclose(out[:-1].reshape(h, w, c), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_backend_depthwise_on_emulated_export():
+    from tiny_vlm import kernels as K
+    from tiny_vlm.wasm.emulate import emulated_dw_rows
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), dw_rows=emulated_dw_rows(calls))
+    rng = np.random.default_rng(1)
+    x, taps, b = rng.standard_normal((6, 5, 8)).astype(np.float32), rng.standard_normal((3, 3, 16)).astype(np.float32), np.ones(16, np.float32)
+    rt, rb = K.depthwise_row_taps(taps, 5), np.tile(b, 5)  # channel multiplier 2
+    np.testing.assert_allclose(backend.depthwise_conv2d_rows(x, rt, rb), K.depthwise_conv2d_rows(x, rt, rb), rtol=1e-6, atol=1e-6)
+    assert calls == [("dw_rows", 6, 3, 80)]
+    with pytest.raises(KernelArgumentError, match="does not fit"):
+        backend.depthwise_conv2d_rows(x[:, :4], rt, rb)  # taps made for W = 5
+
+
+SOFTMAX_JS = Path(__file__).parent / "wasm" / "softmax.mjs"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("rows,n", [(1, 1), (3, 4), (2, 7), (5, 13), (4, 92)])
+def test_softmax_rows_kernel_matches_numpy(wasm_files, tmp_path, build, rows, n):
+    """softmax_rows == float64 softmax per row (incl. -inf causal-mask entries); guards kept; in place."""
+    rng = np.random.default_rng(rows * 100 + n)
+    x = (rng.standard_normal((rows, n)) * 4).astype(np.float32)
+    if n > 1:
+        x[0, -1] = -np.inf  # a masked key
+    (tmp_path / "in.f32").write_bytes(x.tobytes())
+    run = subprocess.run(["node", *node_flags(build), str(SOFTMAX_JS), str(wasm_files[build]), str(rows), str(n),
+                          str(tmp_path / "in.f32"), str(tmp_path / "out.json")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    got = json.loads((tmp_path / "out.json").read_text())
+    x64 = x.astype(np.float64)
+    e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+    ref = e / e.sum(axis=1, keepdims=True)
+    for key in ("out", "inplace"):
+        np.testing.assert_allclose(np.array(got[key]).reshape(rows, n), ref, rtol=2e-6, atol=1e-7, err_msg=key)
+    assert got["guards_ok"]

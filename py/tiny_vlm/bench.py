@@ -292,6 +292,46 @@ def child_main(args) -> None:
     Path(args.child_out).write_text(json.dumps(result), encoding="utf-8")
 
 
+def profile_tiny_vlm(model_path, image, prompt, top: int = 15) -> str:
+    """cProfile of one image encode, one prefill and 20 decode steps (after a warm-up).
+
+    cProfile sees Python functions and builtins, not ufunc calls, so the counts are kernel
+    and wrapper calls (Backend.linear, kernels.*, einsum, reductions), per image / per token.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from .kv_cache import KVCache
+    from .model import FastVLM
+
+    model = FastVLM.load(model_path)
+    pixels = model.processor(image)
+    embeds = model.prompt_embeddings(model.encode_image(pixels), prompt)
+    out = io.StringIO()
+    cache = KVCache(model.config.lm)
+    model.lm.forward(embeds, cache)
+    n0 = cache.length
+
+    def steps():
+        cache.length = n0
+        for _ in range(20):
+            model.lm.forward(model.lm.embed([1]), cache)
+
+    for label, fn, per in (("image encode", lambda: model.encode_image(pixels), "image"),
+                           ("prefill", lambda: model.lm.forward(embeds, KVCache(model.config.lm)), "prompt"),
+                           ("20 decode steps", steps, "20 tokens")):
+        fn()
+        prof = cProfile.Profile()
+        prof.enable()
+        fn()
+        prof.disable()
+        stats = pstats.Stats(prof, stream=out)
+        out.write(f"=== {label}: {stats.total_calls} profiled calls per {per}\n")
+        stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 # ---------------------------------------------------------------- parent
 
 def _cpu_model() -> str:
@@ -379,6 +419,7 @@ def main(argv=None) -> int:
     ap.add_argument("--image", help="image file (.npy uint8 or anything Pillow reads); default: a synthetic 224x224 frame")
     ap.add_argument("--out", default="bench-results/cpython.json")
     ap.add_argument("--work-dir", help="where the ONNX export and a random model go (default: a temporary directory)")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of tiny-vlm (encode, prefill, decode) and exit")
     ap.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     ap.add_argument("--image-npy", help=argparse.SUPPRESS)
@@ -386,6 +427,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         child_main(args)
+        return 0
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="tiny-vlm-bench-") as tmp:
+            model_path, note = resolve_model(args.model, Path(args.work_dir or tmp))
+            print(f"model: {model_path} ({note})")
+            print(profile_tiny_vlm(model_path, bench_image(), args.prompt))
         return 0
     try:
         return _parent(args)

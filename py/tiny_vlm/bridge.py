@@ -45,7 +45,9 @@ def load_model(model_dir: str, gemm_exports=None) -> FastVLM:
         return FastVLM.load(model_dir)
     from tiny_vlm.wasm.backend import SimdBackend
 
-    return FastVLM.load(model_dir, backend=SimdBackend(gemm_exports.gemm_packed, gemm_exports.gemm_dot, gelu=gemm_exports.gelu))
+    e = gemm_exports
+    backend = SimdBackend(e.gemm_packed, e.gemm_dot, gelu=e.gelu, softmax_rows=e.softmax_rows, dw_rows=e.dw_rows)
+    return FastVLM.load(model_dir, backend=backend)
 
 
 def model_info(model: FastVLM) -> str:

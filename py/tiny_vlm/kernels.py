@@ -5,7 +5,9 @@ are [out, in]; conv weights are [C_out, C_in / groups, K, K].
 
 The GEMM formulation is chosen in one place, `Backend` (DESIGN.md §4). Everything that
 multiplies by a weight matrix goes through `Backend.linear`; batched attention products
-go through `Backend.bmm`.
+go through `Backend.bmm`; GELU, attention's softmax and stride-1 depthwise convs go through
+`Backend` too, so that the WASM SIMD backend can run them (the functions here are the
+NumPy versions every backend falls back to).
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ class PackedLinear:
 class Backend:
     """The one dispatch point for matrix products.
 
-    `gemm` is "matmul" (BLAS, CPython) or "einsum" (Pyodide). A WASM SIMD GEMM plugs in by
-    subclassing and overriding `pack` and `linear` (and optionally `bmm`, `gelu`); the model holds
-    one Backend, prepares every weight with `pack` once at load and passes every weight
-    product through `linear` with what `pack` returned.
+    `gemm` is "matmul" (BLAS, CPython) or "einsum" (Pyodide). The WASM SIMD kernels plug in
+    by subclassing (wasm.backend.SimdBackend) and overriding `pack` and `linear`, and
+    optionally `bmm`, `gelu`, `softmax` and `depthwise_conv2d_rows`. The model holds one
+    Backend, prepares every weight with `pack` once at load and passes every weight product
+    through `linear` with what `pack` returned.
     """
 
     def __init__(self, gemm: str | None = None) -> None:
@@ -74,6 +77,14 @@ class Backend:
     def gelu(self, x, out=None):  # [...] -> [...]
         """Exact GELU (kernels.gelu); a backend with a faster elementwise kernel overrides it."""
         return gelu(x, out)
+
+    def depthwise_conv2d_rows(self, x, row_taps, row_bias):  # [H, W, C], [K, K, W*C*m], [W*C*m] -> [H, W, C*m]
+        """Stride-1 depthwise conv (kernels.depthwise_conv2d_rows); a SIMD backend overrides it."""
+        return depthwise_conv2d_rows(x, row_taps, row_bias)
+
+    def softmax(self, x):  # [..., N] -> [..., N]
+        """Softmax over the last axis (kernels.softmax); a SIMD backend overrides it."""
+        return softmax(x)
 
     def bmm(self, a, b):  # [B, M, K], [B, K, N] -> [B, M, N]
         if self.gemm == "matmul":
@@ -112,7 +123,7 @@ def erf(x):  # [...] -> [...]
 # GELU(x) = relu(x) - 0.5 |x| (1 - erf(|x| / sqrt 2)) for either sign of x, and A&S gives
 # 1 - erf(z) = poly(t) exp(-z^2) directly: no 1 - ... cancellation, no copysign; relu as
 # (x + |x|) / 2 (exact; np.maximum costs ~5x a multiply natively). 0.5 and 1/sqrt 2 are
-# folded into the constants. 21 passes, 3 temporaries (the erf form: 22 passes, 19
+# folded into the constants. 21 passes, 4 temporaries (the erf form: 22 passes, 19
 # temporaries); natively 1.5x faster on [32, 32, 96] (229 -> 148 us without page faults).
 # Large inputs go in blocks of GELU_BLOCK elements: glibc serves temporaries over ~128 KiB
 # with fresh pages (mmap, or a heap top it trims on free), and the page faults cost more
@@ -182,8 +193,10 @@ def relu(x):  # [...] -> [...]
 
 
 def softmax(x, axis=-1):  # [..., N] -> [..., N]
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    e /= np.sum(e, axis=axis, keepdims=True)
+    # ufunc.reduce directly: np.max / np.sum add Python wrapper layers per call
+    e = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
+    np.exp(e, out=e)
+    e /= np.add.reduce(e, axis=axis, keepdims=True)
     return e
 
 
@@ -271,11 +284,12 @@ def depthwise_conv2d(x, taps, b, stride=1):  # [H, W, C], [K, K, C*m], [C*m] -> 
     return out
 
 
-def depthwise_conv2d_rows(x, row_taps, b):  # [H, W, C], [K, K, W*C*m], [C*m] -> [H, W, C*m]
+def depthwise_conv2d_rows(x, row_taps, row_bias):  # [H, W, C], [K, K, W*C*m], [W*C*m] -> [H, W, C*m]
     """Stride-1 depthwise conv with each image row flattened to W*C values: tap (i, j) reads
     the padded row h+i from offset j*C, so einsum's inner loop runs over W*C contiguous values
     instead of C. Natively 1.2-3x faster than `depthwise_conv2d` (7x7 on [32, 32, 32]: 196
-    vs 517 us; 3x3 on [32, 32, 32]: 50 vs 154 us). row_taps from `depthwise_row_taps(taps, W)`.
+    vs 517 us; 3x3 on [32, 32, 32]: 50 vs 154 us), in Pyodide 1.1-2x. row_taps and row_bias:
+    `depthwise_row_taps(taps, W)` and the bias repeated W times (prepared once at load).
     """
     h, wd, _ = x.shape
     k, _, n = row_taps.shape
@@ -283,9 +297,9 @@ def depthwise_conv2d_rows(x, row_taps, b):  # [H, W, C], [K, K, W*C*m], [C*m] ->
     xp = _pad_depthwise(x, k, c_out)  # [H+2p, W+2p, C*m]
     s0 = xp.strides[0]
     win = as_strided(xp, (h, k, k, n), (s0, s0, c_out * xp.itemsize, xp.itemsize), writeable=False)  # view
-    out = np.einsum("hijn,ijn->hn", win, row_taps).reshape(h, wd, c_out)  # [H, W, C*m]
-    out += b
-    return out
+    out = np.einsum("hijn,ijn->hn", win, row_taps)  # [H, W*C*m]
+    out += row_bias
+    return out.reshape(h, wd, c_out)
 
 
 def im2col(x, k, stride):  # [H, W, C] -> [Ho*Wo, K*K*C]
@@ -315,7 +329,7 @@ def conv2d(x, w, b, stride=1, groups=1, backend=None):  # [H, W, C_in], [C_out, 
     c_out, c_per_group, k, _ = w.shape
     assert c_in == c_per_group * groups and c_out % groups == 0, (x.shape, w.shape, groups)
     if c_per_group == 1 and groups == c_in and stride == 1:
-        return depthwise_conv2d_rows(x, depthwise_row_taps(depthwise_taps(w), wd), b)
+        return depthwise_conv2d_rows(x, depthwise_row_taps(depthwise_taps(w), wd), np.tile(b, wd))
     if c_per_group == 1 and groups == c_in:
         return depthwise_conv2d(x, depthwise_taps(w), b, stride)
     if groups == 1:
@@ -388,6 +402,6 @@ def attention(q, k, v, causal_from=None, backend=None):  # [H, T, Dh], [Hkv, P, 
         scores = scores.reshape(n_kv, group, t, p)
         scores += mask
         scores = scores.reshape(n_kv, group * t, p)
-    probs = softmax(scores)  # [Hkv, G*T, P]
+    probs = backend.softmax(scores)  # [Hkv, G*T, P]
     out = backend.bmm(probs, v)  # [Hkv, G*T, Dh]
     return out.reshape(n_heads, t, dh)

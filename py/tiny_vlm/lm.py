@@ -25,10 +25,11 @@ class Layer:
         self.input_norm = t("input_layernorm.weight")
         self.post_norm = t("post_attention_layernorm.weight")
         self.b_qkv = np.concatenate([t("self_attn.q_proj.bias"), t("self_attn.k_proj.bias"), t("self_attn.v_proj.bias")])
-        self.w_qkv = backend.pack(np.ascontiguousarray(np.concatenate(
-            [t("self_attn.q_proj.weight"), t("self_attn.k_proj.weight"), t("self_attn.v_proj.weight")])), self.b_qkv)  # [(H+2Hkv)*Dh, D]
+        w_qkv = np.concatenate([t("self_attn.q_proj.weight"), t("self_attn.k_proj.weight"), t("self_attn.v_proj.weight")])
+        self.w_qkv = backend.pack(np.ascontiguousarray(w_qkv), self.b_qkv)  # [(H+2Hkv)*Dh, D]
         self.w_o = backend.pack(t("self_attn.o_proj.weight"))  # [D, H*Dh]
-        self.w_gate_up = backend.pack(np.ascontiguousarray(np.concatenate([t("mlp.gate_proj.weight"), t("mlp.up_proj.weight")])))  # [2F, D]
+        w_gate_up = np.concatenate([t("mlp.gate_proj.weight"), t("mlp.up_proj.weight")])
+        self.w_gate_up = backend.pack(np.ascontiguousarray(w_gate_up))  # [2F, D]
         self.w_down = backend.pack(t("mlp.down_proj.weight"))  # [D, F]
 
 

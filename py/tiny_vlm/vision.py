@@ -34,22 +34,28 @@ class VisionTower:
                 self.taps[name] = K.depthwise_taps(t)
             else:
                 self.linears[name] = be.pack(K.conv_gemm_weight(t), self.w[f"{name}.bias"])
-        # Stride-1 depthwise convs run on taps repeated along the row width they see.
-        self.row_taps: dict[str, np.ndarray] = {}
+        # Stride-1 depthwise convs run on taps and bias repeated along the row width they see.
+        self.row_taps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         grid = config.image_size // 4  # after the stem
         for s, depth in enumerate(config.depths):
             grid //= 2 if config.downsamples[s] else 1
-            names = [f"stages.{s}.pos_emb"] if config.pos_embs[s] else []
+            st = f"stages.{s}"
+            names = [f"{st}.pos_emb"] if config.pos_embs[s] else []
             for b in range(depth):
-                names += [f"stages.{s}.blocks.{b}.mlp.conv"] + ([f"stages.{s}.blocks.{b}.token_mixer"] if config.mixers[s] == "repmixer" else [])
+                names.append(f"{st}.blocks.{b}.mlp.conv")
+                if config.mixers[s] == "repmixer":
+                    names.append(f"{st}.blocks.{b}.token_mixer")
             for name in names:
-                self.row_taps[name] = K.depthwise_row_taps(self.taps[name], grid)
+                self.row_taps[name] = self._row_form(name, grid)
         if config.final_channels:
-            self.row_taps["final_conv"] = K.depthwise_row_taps(self.taps["final_conv"], grid)
+            self.row_taps["final_conv"] = self._row_form("final_conv", grid)
+
+    def _row_form(self, name, width):  # -> taps [K, K, W*C], bias [W*C]
+        return K.depthwise_row_taps(self.taps[name], width), np.tile(self.w[f"{name}.bias"], width)
 
     def _conv(self, x, name, stride=1):  # [H, W, C_in] -> [Ho, Wo, C_out]; depthwise or stem.0
         if stride == 1 and name in self.row_taps:
-            return K.depthwise_conv2d_rows(x, self.row_taps[name], self.w[f"{name}.bias"])
+            return self.backend.depthwise_conv2d_rows(x, *self.row_taps[name])
         if name in self.taps:
             return K.depthwise_conv2d(x, self.taps[name], self.w[f"{name}.bias"], stride)
         k = self.w[f"{name}.weight"].shape[-1]

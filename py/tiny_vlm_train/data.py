@@ -71,8 +71,9 @@ class SceneBatches(torch.utils.data.IterableDataset):
     """Yields batch `step` for step in [start_step, total_steps): fully determined by (seed, step)."""
 
     def __init__(self, labels, tokenizer_json: str, config, batch_size: int, start_step: int, total_steps: int, seed: int = 0,
-                 scene_config: SceneConfig | None = None, curriculum_steps: int | None = None):
+                 scene_config: SceneConfig | None = None, curriculum_steps: int | None = None, qa_per_image: int = 1):
         super().__init__()
+        self.qa_per_image = qa_per_image
         self.curriculum_steps = curriculum_steps or total_steps
         self.labels, self.tokenizer_json, self.config = labels, tokenizer_json, config
         self.batch_size, self.start_step, self.total_steps, self.seed = batch_size, start_step, total_steps, seed
@@ -83,11 +84,12 @@ class SceneBatches(torch.utils.data.IterableDataset):
         coder = PromptCoder(Tokenizer.from_str(self.tokenizer_json), self.config.prompt_template)
         for step in range(self.start_step, self.total_steps):
             gen.cfg = dataclasses.replace(self.scene_config, max_objects=curriculum_max_objects(step / max(1, self.curriculum_steps)))
-            yield make_batch(gen, coder, self.labels, self.config, step, self.batch_size, self.seed)
+            yield make_batch(gen, coder, self.labels, self.config, step, self.batch_size, self.seed, self.qa_per_image)
 
 
-def make_batch(gen: SceneGenerator, coder: PromptCoder, labels, config, step: int, batch_size: int, seed: int) -> dict:
-    """Render batch `step`: per image one describe QA and one count-or-presence QA."""
+def make_batch(gen: SceneGenerator, coder: PromptCoder, labels, config, step: int, batch_size: int, seed: int, qa_per_image: int = 1) -> dict:
+    """Render batch `step`. qa_per_image 1: one question per image, 50% describe / 25% count / 25% presence;
+    2: one describe and one count-or-presence question per image (the LM then costs twice as much)."""
     v = config.vision
     rng = np.random.default_rng([seed, step, 3])
     images, centers, covers, counts, seqs = [], [], [], [], []
@@ -96,7 +98,8 @@ def make_batch(gen: SceneGenerator, coder: PromptCoder, labels, config, step: in
         images.append(img)
         c, cv, n = dense_targets(objs, v.grid, v.image_size, len(labels))
         centers.append(c), covers.append(cv), counts.append(n)
-        for kind in ("describe", "count" if rng.random() < 0.5 else "presence"):
+        kinds = ("describe", "count" if rng.random() < 0.5 else "presence") if qa_per_image == 2 else (None,)
+        for kind in kinds:
             _, prompt, answer = sample_qa(objs, labels, rng, kind)
             seqs.append((coder.suffix(prompt), coder.answer(answer)))
     t1 = max(len(s) + len(a) for s, a in seqs)

@@ -101,6 +101,8 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     ap.add_argument("--vocab-size", type=int, default=1024)
+    ap.add_argument("--qa-per-image", type=int, default=1, choices=(1, 2), help="questions per rendered image")
+    ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
 
@@ -157,7 +159,7 @@ def main(argv=None) -> None:
             gen = SceneGenerator(labels, "train", seed=args.seed + 1, config=SceneConfig(size=config.vision.image_size))
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
-            batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed) for i in range(3)]
+            batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
             times = []
             for i in range(8):
                 t = time.time()
@@ -170,11 +172,12 @@ def main(argv=None) -> None:
             del probe, popt
             print(f"timing: {sec:.3f} s/step -> {total_steps} steps in {left:.0f} s", flush=True)
 
-    curriculum_steps = ck.get("curriculum_steps", total_steps) if ck is not None else total_steps
+    curriculum_steps = args.curriculum_steps or (ck.get("curriculum_steps", total_steps) if ck is not None else total_steps)
     refit = (ck["args"]["steps"] if ck is not None else args.steps) == "auto"  # fit the schedule to --time-budget
     state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps,
              "curriculum_steps": curriculum_steps, "args": vars(args)}
-    data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps)
+    data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
+                        qa_per_image=args.qa_per_image)
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None, persistent_workers=False)
     model.train()
     t_last_ckpt = time.time()

@@ -5,7 +5,8 @@ data address (`arr.__array_interface__["data"][0]`) is directly a kernel argumen
 bridge.py instantiates the module and passes its two exports here (JsProxy functions that
 take ints); this file never imports `js` or `pyodide`.
 
-    backend = SimdBackend(exports.gemm_packed, exports.gemm_dot, gelu=exports.gelu)
+    backend = SimdBackend(exports.gemm_packed, exports.gemm_dot, gelu=exports.gelu,
+                          softmax_rows=exports.softmax_rows, dw_rows=exports.dw_rows)
     pw = backend.pack(w, b)              # once per weight, at load: [N, K] (+ [N])
     y = backend.linear(x, pw, b, out)    # [M, K] -> [M, N], every call checked first
 
@@ -100,17 +101,22 @@ class SimdBackend(Backend):
 
     gemm_packed, gemm_dot: the module's exports, callables taking 7 ints
     (a, w, bias, c, M, N, K: byte addresses in the module's memory, then sizes);
-    gelu: its gelu(x, y, n) export (GELU of n // 4 * 4 floats), or None for NumPy's.
+    gelu: its gelu(x, y, n) export (GELU of n // 4 * 4 floats), or None for NumPy's;
+    softmax_rows: its row softmax export, or None for NumPy's;
+    dw_rows: its stride-1 depthwise conv export, or None for NumPy's.
     `linear` accepts a PackedWeight from `pack`, or a raw [N, K] weight: one given to
     `pack` before is found by identity (its panels and addresses reused); any other is
     run through gemm_dot with its address looked up on that call.
     """
 
-    def __init__(self, gemm_packed, gemm_dot, min_rows_packed: int = MIN_ROWS_PACKED, *, gelu=None) -> None:
+    def __init__(self, gemm_packed, gemm_dot, min_rows_packed: int = MIN_ROWS_PACKED, *, gelu=None, softmax_rows=None,
+                 dw_rows=None) -> None:
         super().__init__()  # small bmm: the platform's NumPy formulation
         self._gemm_packed = gemm_packed
         self._gemm_dot = gemm_dot
         self._gelu = gelu  # the module's gelu(x, y, n) export; None: NumPy (kernels.gelu)
+        self._softmax_rows = softmax_rows  # its softmax_rows(x, y, rows, n) export; None: NumPy
+        self._dw_rows = dw_rows  # its dw_rows(xp, taps, bias, out, H, K, N, Lp, C) export; None: NumPy
         self.min_rows_packed = min_rows_packed
         self._packed: dict[int, PackedWeight] = {}  # id(w) -> PackedWeight (holds w, so ids stay unique)
         self._out_addresses: dict[int, tuple[np.ndarray, int]] = {}  # id(out) -> (out, address)
@@ -193,13 +199,43 @@ class SimdBackend(Backend):
             of[n - tail:] = K.gelu(x.reshape(-1)[n - tail:])
         return out
 
+    def softmax(self, x):  # [..., N] -> [..., N]
+        """Softmax over the last axis on the module's softmax_rows kernel (SIMD exp): in Chromium a
+        decode step's [2, 3, P] softmax costs one ~8 us call instead of 5 NumPy calls (~50 us)."""
+        if self._softmax_rows is None:
+            return K.softmax(x)
+        x = np.ascontiguousarray(x, dtype=np.float32)  # a copy only for a non-C-ordered x
+        n = x.shape[-1]
+        out = np.empty_like(x)
+        if x.size:
+            self._softmax_rows(address(x), address(out), x.size // n, n)
+        return out
+
+    def depthwise_conv2d_rows(self, x, row_taps, row_bias):  # [H, W, C], [K, K, W*C*m], [W*C*m] -> [H, W, C*m]
+        """Stride-1 depthwise conv on the module's dw_rows kernel (the einsum of
+        kernels.depthwise_conv2d_rows as 4-vector FMA tiles); NumPy when W*C*m % 4 != 0."""
+        h, wd, _ = x.shape
+        k, _, n = row_taps.shape
+        if self._dw_rows is None or n % 4:
+            return K.depthwise_conv2d_rows(x, row_taps, row_bias)
+        c_out = n // wd
+        if type(x) is not np.ndarray or x.dtype != np.float32 or n != wd * c_out or c_out % x.shape[2]:
+            raise KernelArgumentError(f"depthwise: x {getattr(x, 'shape', type(x))} does not fit row taps of {n} values")
+        xp = K._pad_depthwise(x, k, c_out)  # [H+K-1, W+K-1, C*m], C-contiguous float32
+        check_array("row_taps", row_taps, (k, k, n))
+        check_array("row_bias", row_bias, (n,))
+        assert xp.flags.c_contiguous and xp.shape[0] == h + k - 1, xp.shape
+        out = np.empty((h, n), np.float32)
+        self._dw_rows(address(xp), address(row_taps), address(row_bias), address(out), h, k, n, xp.shape[1] * c_out, c_out)
+        return out.reshape(h, wd, c_out)
+
     def bmm(self, a, b):  # [B, M, K], [B, K, N] -> [B, M, N]
         """Batched products (attention); large batches run as one kernel call per batch item:
         a[i] @ b[i] = linear(a[i], b[i]^T), with C-contiguous copies where the views are not."""
         n_batch, m, k = a.shape
         n = b.shape[2]
-        if m * n * k < MIN_BMM_MACS:
-            return super().bmm(a, b)
+        if m * n * k < MIN_BMM_MACS:  # einsum may return F-ordered arrays; the kernels downstream need C order
+            return np.ascontiguousarray(super().bmm(a, b))
         out = np.empty((n_batch, m, n), np.float32)
         for i in range(n_batch):
             out[i] = self.linear(np.ascontiguousarray(a[i], dtype=np.float32), np.ascontiguousarray(b[i].T, dtype=np.float32))

@@ -58,3 +58,30 @@ def emulated_gelu(calls=None):
             numpy_gelu(_view(x, (n4,)), out=_view(y, (n4,)))
 
     return gelu
+
+
+def emulated_dw_rows(calls=None):
+    """A stand-in for the module's dw_rows(xp, taps, bias, out, H, K, N, Lp, C) export."""
+    from numpy.lib.stride_tricks import as_strided
+
+    def dw_rows(xp, taps, bias, out, h, k, n, lp, c):
+        if calls is not None:
+            calls.append(("dw_rows", h, k, n))
+        x = _view(xp, ((h + k - 1) * lp,))
+        s = x.itemsize
+        win = as_strided(x, (h, k, k, n), (lp * s, lp * s, c * s, s), writeable=False)
+        _view(out, (h, n))[...] = np.einsum("hijn,ijn->hn", win, _view(taps, (k, k, n))) + _view(bias, (n,))
+
+    return dw_rows
+
+
+def emulated_softmax_rows(calls=None):
+    """A stand-in for the module's softmax_rows(x, y, rows, n) export."""
+    from ..kernels import softmax
+
+    def softmax_rows(x, y, rows, n):
+        if calls is not None:
+            calls.append(("softmax_rows", rows, n))
+        _view(y, (rows, n))[...] = softmax(_view(x, (rows, n)))
+
+    return softmax_rows
