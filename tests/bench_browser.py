@@ -9,7 +9,11 @@ downloaded browser), three pages of one local server (serve.py's handler, so COO
 - tiny-vlm-numpy: the web app built without kernels (NumPy einsum backend);
 - onnxruntime-web: tests/bench_browser/ort_bench.mjs on the ONNX export of the CPython
   bench (tiny_vlm.bench.export_onnx), WASM SIMD backend, numThreads = 1.
-Boot-to-ready is timed once per engine (page.goto to ready, fresh context). Then `warmup`
+Memory: performance.measureUserAgentSpecificMemory() per page (its JS heaps and WASM
+memories, the worker's included) after the rounds, and again after --soak more answers.
+Boot-to-ready is timed once per engine in a fresh context (page.goto until ready), then
+again after page.reload() (browser caches and any service worker warm), with the bytes
+transferred each time. Then `warmup`
 untimed answers each, and `rounds` rounds of one answer per engine, interleaved; medians.
 The tiny-vlm pages are driven through the app's own client (window.tinyVLM.ready ->
 client.infer); their stage times and ttft_ms come from the worker (Python clocks, like the
@@ -50,6 +54,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 NUMPY_WHEEL = "numpy-2.4.3-cp314-cp314-pyemscripten_2026_0_wasm32.whl"
 ENGINES = ("tiny-vlm-simd", "tiny-vlm-numpy", "onnxruntime-web")
 METRICS = ("preprocess_ms", "encode_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "answer_ms", "ttft_page_ms")
+EXTRA = ("boot_to_ready_ms", "reload_to_ready_ms", "first_load_mb", "reload_mb", "first_answer_ms", "memory_mb",
+         "memory_after_soak_mb")
 BOOT_TIMEOUT_MS = 240_000
 
 TINY_ANSWER_JS = """async ([rgba, w, h, prompt, maxTokens]) => {
@@ -59,6 +65,14 @@ TINY_ANSWER_JS = """async ([rgba, w, h, prompt, maxTokens]) => {
     const t0 = performance.now();
     const r = await vlm.infer(image, prompt, {maxTokens, onToken: () => { if (!first) first = performance.now() - t0; }});
     return {answer_ms: performance.now() - t0, first_token_page_ms: first, stats: r.stats, text: r.text, reason: r.reason};
+}"""
+# Needs cross-origin isolation (serve.py sends COOP/COEP); resolves after the next GC (~20 s).
+MEMORY_JS = """async () => {
+    if (!self.crossOriginIsolated || !performance.measureUserAgentSpecificMemory) return null;
+    const m = await performance.measureUserAgentSpecificMemory();
+    const worker = m.breakdown.filter((b) => b.attribution.some((a) => a.scope === "DedicatedWorkerGlobalScope"))
+                              .reduce((s, b) => s + b.bytes, 0);
+    return {total_mb: m.bytes / 2 ** 20, worker_mb: worker / 2 ** 20};
 }"""
 ORT_ANSWER_JS = """async ([rgba, w, h, maxTokens]) => {
     await window.ortBench.ready;
@@ -112,22 +126,46 @@ def build_sites(root: Path, model: Path, work: Path, ort_dist: Path) -> dict:
     return {"tiny-vlm-simd": "simd/", "tiny-vlm-numpy": "numpy/", "onnxruntime-web": "ort/"}
 
 
+def _wait_ready(page, engine: str):
+    if engine == "onnxruntime-web":
+        return page.evaluate("async () => await window.ortBench.ready", None)
+    return page.evaluate("async () => { const v = await window.tinyVLM.ready; return v.info; }", None)
+
+
 def open_engine(browser, url: str, engine: str):
-    """A fresh context and page; returns (context, page, boot_ms, info)."""
+    """A fresh context and page, loaded twice (cold, then a reload with the browser's caches
+    and any service worker warm); returns (page, boot dict, info of the second load)."""
     context = browser.new_context()
     page = context.new_page()
-    errors = []
+    errors, transferred = [], [0]
+
+    def finished(request):  # bytes over the wire: headers + body as received (0 when served from a cache)
+        sizes = request.sizes()
+        transferred[0] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+
     page.on("pageerror", lambda e: errors.append(str(e)))
-    t0 = time.perf_counter()
-    page.goto(url)
-    if engine == "onnxruntime-web":
-        info = page.evaluate("async () => await window.ortBench.ready", None)
-    else:
-        info = page.evaluate("async () => { const v = await window.tinyVLM.ready; return v.info; }", None)
-    boot_ms = (time.perf_counter() - t0) * 1000
+    context.on("requestfinished", finished)
+    boot = {}
+    for load in ("cold", "warm"):
+        transferred[0] = 0
+        t0 = time.perf_counter()
+        if load == "cold":
+            page.goto(url)
+        else:
+            page.reload()
+        info = _wait_ready(page, engine)
+        boot[f"{load}_ms"] = (time.perf_counter() - t0) * 1000
+        page.wait_for_timeout(500)  # late responses (e.g. a service worker's cache fill) still count
+        boot[f"{load}_transferred_mb"] = transferred[0] / 2 ** 20
     if errors:
         raise RuntimeError(f"{engine}: {errors}")
-    return context, page, boot_ms, info
+    return page, boot, info
+
+
+def page_memory(page) -> dict | None:
+    """performance.measureUserAgentSpecificMemory of a page and its worker, in MiB (None: unavailable)."""
+    page.bring_to_front()
+    return page.evaluate(MEMORY_JS)
 
 
 def one_answer(page, engine: str, rgba: list, w: int, h: int, max_tokens: int) -> dict:
@@ -180,10 +218,11 @@ def measure(args, ort_dist: Path, work: Path) -> dict:
             version = browser.version
             pages = {}
             for e in ENGINES:  # boot one after the other, so boots do not compete for the CPU
-                ctx, page, boot_ms, info = open_engine(browser, base + paths[e], e)
+                page, boot, info = open_engine(browser, base + paths[e], e)
                 pages[e] = page
-                results[e].update(boot_to_ready_ms=boot_ms, info=info)
-                print(f"{e}: ready in {boot_ms:.0f} ms", file=sys.stderr)
+                results[e].update(boot=boot, info=info)
+                print(f"{e}: ready in {boot['cold_ms']:.0f} ms cold ({boot['cold_transferred_mb']:.1f} MB), "
+                      f"{boot['warm_ms']:.0f} ms on reload ({boot['warm_transferred_mb']:.1f} MB)", file=sys.stderr)
             for _ in range(args.warmup):  # V8 tiers hot WASM functions up while they run
                 for e in ENGINES:
                     results[e].setdefault("warmup", []).append(one_answer(pages[e], e, rgba, w, h, args.max_tokens))
@@ -192,6 +231,14 @@ def measure(args, ort_dist: Path, work: Path) -> dict:
                     results[e]["samples"].append(one_answer(pages[e], e, rgba, w, h, args.max_tokens))
                 print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                     f"{e} {results[e]['samples'][-1]['answer_ms']:.1f} ms" for e in ENGINES), file=sys.stderr)
+            if args.memory:  # page memory (JS heaps + WASM memories), after the rounds and after --soak more answers
+                for e in ENGINES:
+                    results[e]["memory"] = [page_memory(pages[e])]
+                    if args.soak:
+                        for _ in range(args.soak):
+                            one_answer(pages[e], e, rgba, w, h, args.max_tokens)
+                        results[e]["memory"].append(page_memory(pages[e]))
+                    print(f"{e}: memory {results[e]['memory']}", file=sys.stderr)
             browser.close()
     finally:
         server.shutdown()
@@ -199,11 +246,19 @@ def measure(args, ort_dist: Path, work: Path) -> dict:
     for e in ENGINES:
         s = results[e]["samples"]
         summary[e] = {m: bench._median([x[m] for x in s]) for m in METRICS}
-        summary[e]["boot_to_ready_ms"] = results[e]["boot_to_ready_ms"]
+        boot = results[e]["boot"]
+        summary[e]["boot_to_ready_ms"] = boot["cold_ms"]
+        summary[e]["reload_to_ready_ms"] = boot["warm_ms"]
+        summary[e]["first_load_mb"] = boot["cold_transferred_mb"]
+        summary[e]["reload_mb"] = boot["warm_transferred_mb"]
         summary[e]["first_answer_ms"] = results[e]["warmup"][0]["answer_ms"] if results[e].get("warmup") else None
+        memory = [m for m in results[e].get("memory", []) if m]
+        summary[e]["memory_mb"] = memory[0]["total_mb"] if memory else None
+        summary[e]["memory_after_soak_mb"] = memory[1]["total_mb"] if len(memory) > 1 else None
         summary[e]["tokens"] = s[-1]["tokens"]
     ratios = {f"{t} / onnxruntime-web": {m: summary[t][m] / summary["onnxruntime-web"][m]
-                                          for m in METRICS + ("boot_to_ready_ms", "first_answer_ms") if summary["onnxruntime-web"][m]}
+                                          for m in METRICS + EXTRA
+                                          if summary["onnxruntime-web"][m] and summary[t][m] is not None}
               for t in ("tiny-vlm-simd", "tiny-vlm-numpy")}
     return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "chromium": version,
             "machine": {"cpu": bench._cpu_model(), "logical_cpus": __import__("os").cpu_count()},
@@ -220,6 +275,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ort-web", help="folder holding node_modules/onnxruntime-web")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3, help="untimed answers per engine first")
+    ap.add_argument("--no-memory", dest="memory", action="store_false",
+                    help="skip measureUserAgentSpecificMemory (~20 s per engine)")
+    ap.add_argument("--soak", type=int, default=0, help="after the rounds, this many more answers per engine, then memory again")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "browser.json"))
@@ -240,10 +298,10 @@ def main(argv=None) -> int:
     print(f"Chromium {report['chromium']}, onnxruntime-web {report['onnxruntime_web']}, model {report['model']['note']}")
     head = ["metric", *ENGINES, "simd / ort", "numpy / ort"]
     rows = [head]
-    for m in METRICS + ("boot_to_ready_ms", "first_answer_ms"):
+    for m in METRICS + EXTRA:
         if s["onnxruntime-web"].get(m) is None:
             continue
-        rows.append([m] + [f"{s[e][m]:.1f}" for e in ENGINES] + [
+        rows.append([m] + [f"{s[e][m]:.1f}" if s[e][m] is not None else "-" for e in ENGINES] + [
             f"{report['ratios'][f'{t} / onnxruntime-web'].get(m, float('nan')):.2f}" for t in ("tiny-vlm-simd", "tiny-vlm-numpy")])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for i, r in enumerate(rows):

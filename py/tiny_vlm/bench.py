@@ -195,11 +195,12 @@ def export_onnx(model_path, out_dir) -> tuple[Path, Path]:
     import torch
 
     from .convert.torch_reference import DecoderStep, ImageEncoder, hf_qwen2, timm_fastvit
+    from .model import find_model_files
     from .weights import load_weights
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    w = load_weights(next(iter(Path(model_path).glob("*.safetensors"))) if Path(model_path).is_dir() else model_path)
+    w = load_weights(find_model_files(model_path)[0])
     cfg = w.config
     enc = ImageEncoder(timm_fastvit(cfg.vision, w.tensors), w.tensors).eval()
     dec = DecoderStep(hf_qwen2(cfg.lm, w.tensors)).eval()

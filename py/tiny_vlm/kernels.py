@@ -248,10 +248,10 @@ def conv_gemm_weight(w):  # [C_out, C_in, K, K] -> [C_out, K*K*C_in]
     return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1), dtype=np.float32)
 
 
-def depthwise_row_taps(taps, width):  # [K, K, C] -> [K, K, W*C]
+def depthwise_row_taps(taps, width):  # [K, J, C] -> [K, J, W*C]
     """Taps repeated along a row of `width` pixels, for `depthwise_conv2d_rows` (prepared once at load)."""
-    k, _, c = taps.shape
-    return np.ascontiguousarray(np.broadcast_to(taps[:, :, None, :], (k, k, width, c)).reshape(k, k, width * c))
+    k, j, c = taps.shape
+    return np.ascontiguousarray(np.broadcast_to(taps[:, :, None, :], (k, j, width, c)).reshape(k, j, width * c))
 
 
 def _pad_depthwise(x, k, c_out):  # [H, W, C] -> [H+2p, W+2p, C*m], out channel o reads in channel o // m
