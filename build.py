@@ -35,7 +35,7 @@ PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 DEFAULT_PACKAGES_DIR = Path.home() / ".cache" / "tiny-vlm" / "pyodide"
 WEB_SUFFIXES = {".html", ".css", ".js", ".mjs", ".json", ".svg", ".png", ".webmanifest"}
-MODEL_FILES = ("model.safetensors", "tokenizer.json", "labels.json", "README.md")
+MODEL_FILES = ("model.safetensors", "tokenizer.json", "labels.json", "metrics.json", "README.md")
 KERNEL_MODULES = {"relaxed": "tiny_vlm_gemm_relaxed.wasm", "simd128": "tiny_vlm_gemm_simd128.wasm"}
 
 

@@ -69,7 +69,9 @@ TINY_ANSWER_JS = """async ([rgba, w, h, prompt, maxTokens]) => {
 # Needs cross-origin isolation (serve.py sends COOP/COEP); resolves after the next GC (~20 s).
 MEMORY_JS = """async () => {
     if (!self.crossOriginIsolated || !performance.measureUserAgentSpecificMemory) return null;
-    const m = await performance.measureUserAgentSpecificMemory();
+    const m = await Promise.race([performance.measureUserAgentSpecificMemory(),
+                                  new Promise((resolve) => setTimeout(() => resolve(null), 45000))]);
+    if (!m) return null;  // no GC within 45 s: not measured
     const worker = m.breakdown.filter((b) => b.attribution.some((a) => a.scope === "DedicatedWorkerGlobalScope"))
                               .reduce((s, b) => s + b.bytes, 0);
     return {total_mb: m.bytes / 2 ** 20, worker_mb: worker / 2 ** 20};

@@ -43,8 +43,18 @@ def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.03) 
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device) -> tuple[torch.Tensor, dict]:
-    """LM loss on answer tokens + dense/global losses on the vision tokens."""
+def class_token_ids(tokenizer, labels) -> torch.Tensor:
+    """[n_classes, 2]: first and last token id of ' ' + name (how names appear inside answers)."""
+    ids = [tokenizer.encode(" " + l["name"], add_special_tokens=False).ids for l in labels]
+    return torch.tensor([[i[0], i[-1]] for i in ids])
+
+
+def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device, class_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """LM loss on answer tokens + dense/global losses on the vision tokens.
+
+    class_tokens [n_classes, 2] adds the alignment loss: the projected embedding of a cell that holds an
+    object's centre, read through the tied LM head, must predict the first and the last token of the class
+    name, so the LM can copy names from image positions and match question words against them."""
     images = batch["images"].to(device)
     tok, emb = model.encode(images)  # [B, N, D_vis], [B, N, D]
     after, targets = batch["after"].to(device), batch["targets"].to(device)
@@ -66,6 +76,15 @@ def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device)
     pos = F.cross_entropy(pos_logits[..., :g].flatten(0, 1), (idx % g).repeat(b)) + F.cross_entropy(pos_logits[..., g:].flatten(0, 1), (idx // g).repeat(b))
     loss = lm_loss + 0.5 * center + 0.3 * cover + 0.02 * count + 0.1 * pos
     parts = {"lm": lm_loss.item(), "center": center.item(), "cover": cover.item(), "count": count.item(), "pos": pos.item()}
+    if class_tokens is not None:
+        cen = batch["center"].to(device)  # [B, N]
+        mask = cen < n_cls
+        if mask.any():
+            logits = model.lm.logits(emb[mask])  # [M, V]
+            tgt = class_tokens.to(device)[cen[mask]]  # [M, 2]
+            align = F.cross_entropy(logits, tgt[:, 0]) + F.cross_entropy(logits, tgt[:, 1])
+            loss = loss + 0.3 * align
+            parts["align"] = align.item()
     return loss, parts
 
 
@@ -103,6 +122,7 @@ def main(argv=None) -> None:
     ap.add_argument("--vocab-size", type=int, default=1024)
     ap.add_argument("--qa-per-image", type=int, default=1, choices=(1, 2), help="questions per rendered image")
     ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
+    ap.add_argument("--align", type=int, default=1, choices=(0, 1), help="image-embedding / class-name-token alignment loss")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
 
@@ -149,6 +169,7 @@ def main(argv=None) -> None:
 
     coder = PromptCoder(Tokenizer.from_str(tok_json), config.prompt_template)
     before_ids = torch.tensor(coder.before, device=device)
+    class_tokens = class_token_ids(coder.tok, labels) if args.align else None
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("aux_"))
     print(f"model {config.name}: {n_params:,} params (exported), {len(labels)} classes, {config.vision.n_tokens} image tokens, device {device}", flush=True)
 
@@ -163,7 +184,7 @@ def main(argv=None) -> None:
             times = []
             for i in range(8):
                 t = time.time()
-                loss, _ = compute_loss(probe, batches[i % 3], before_ids, device)
+                loss, _ = compute_loss(probe, batches[i % 3], before_ids, device, class_tokens)
                 loss.backward(); popt.step(); popt.zero_grad(set_to_none=True)
                 times.append(time.time() - t)
             sec = float(np.median(times[2:])) * 1.06  # checkpoints, logging, data hand-off
@@ -187,7 +208,7 @@ def main(argv=None) -> None:
         step = batch["step"]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total_steps, args.lr, args.warmup)
-        loss, parts = compute_loss(model, batch, before_ids, device)
+        loss, parts = compute_loss(model, batch, before_ids, device, class_tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

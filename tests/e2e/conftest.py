@@ -30,11 +30,13 @@ def site(tmp_path_factory):
     manifest = json.loads((out / "manifest.json").read_text())
     labels_path = out / "model" / "labels.json"
     labels = json.loads(labels_path.read_text()) if labels_path.is_file() else None
+    metrics_path = out / "model" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     reason = "" if manifest["numpy"]["source"] == "local" else (
         f"NumPy for Pyodide ({manifest['numpy']['file']}) is not available locally: put it in "
         f"{build.DEFAULT_PACKAGES_DIR} or $TINY_VLM_PYODIDE_PACKAGES (tests never use the CDN)")
     server, url = start_server(out)
-    yield Site(out, url, manifest, labels, reason)
+    yield Site(out, url, manifest, labels, reason, metrics)
     server.shutdown()
 
 

@@ -43,6 +43,7 @@ class Site:
     manifest: dict
     labels: list | None
     numpy_reason: str  # why NumPy-dependent tests skip ("" when they run)
+    metrics: dict | None = None  # the model's held-out evaluation (metrics.json), when shipped
 
     @property
     def numpy_local(self) -> bool:
