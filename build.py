@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -117,19 +116,10 @@ def build_wheel(work: Path, prebuilt: str | None) -> Path:
         return wheel
     if not (PY / "pyproject.toml").is_file():
         raise BuildError("py/pyproject.toml is missing: cannot build the tiny_vlm wheel (or pass --wheel FILE)")
-    out = work / "wheel"
-    if importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None:
-        log("pip or setuptools is missing: writing the pure-Python wheel directly")
-        return write_pure_wheel(out)
-    # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
-    src = work / "src"
-    shutil.copytree(PY, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info", "tiny_vlm_train"))
-    # Offline: no build isolation (uses the installed build backend), no dependencies.
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(src)])
-    wheels = sorted(out.glob("tiny_vlm-*-py3-none-any.whl"))
-    if len(wheels) != 1:
-        raise BuildError(f"pip wheel produced {[w.name for w in out.iterdir()]}, expected one tiny_vlm-*-py3-none-any.whl")
-    return wheels[0]
+    # Written directly with zipfile rather than `pip wheel`: no build backend, no network and
+    # no `wheel` package needed (a stock Debian/pyenv Python often lacks `bdist_wheel`), and
+    # the same bytes for the same sources. tests/test_web_build.py checks it against py/.
+    return write_pure_wheel(work / "wheel")
 
 
 def write_pure_wheel(out: Path) -> Path:
