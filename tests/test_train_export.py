@@ -23,7 +23,7 @@ from tiny_vlm_train.model import TrainVLM
 from tiny_vlm_train.scenes import SceneConfig, SceneGenerator
 from tiny_vlm_train.synthetic import synthetic_backgrounds, synthetic_labels, synthetic_sprites
 from tiny_vlm_train.tokenizer_train import train_tokenizer
-from tiny_vlm_train.train import compute_loss, save_checkpoint
+from tiny_vlm_train.train import class_token_ids, compute_loss, save_checkpoint
 from tokenizers import Tokenizer
 
 
@@ -101,9 +101,11 @@ def test_smoke_training_export_load_generate(setup, tmp_path):
     before = torch.tensor(coder.before)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
-    batch = make_batch(gen, coder, labels, config, 0, 8, seed=0)
+    batch = make_batch(gen, coder, labels, config, 0, 8, seed=0, qa_per_image=2)
+    class_tokens = class_token_ids(coder.tok, labels)
     for step in range(12):  # overfit one batch: the loss must fall
-        loss, parts = compute_loss(model, batch, before, "cpu")
+        loss, parts = compute_loss(model, batch, before, "cpu", class_tokens)
+        assert "align" in parts
         opt.zero_grad()
         loss.backward()
         opt.step()

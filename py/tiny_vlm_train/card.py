@@ -41,7 +41,7 @@ def _fmt(x, nd=3):
 
 
 def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, train_command: str, export_command: str,
-               eval_command: str) -> Path:
+               eval_command: str, notes: Path | None = None) -> Path:
     model_dir = Path(model_dir)
     w = load_weights(str(model_dir / "model.safetensors"))
     c = w.config
@@ -102,19 +102,23 @@ def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, tr
     if runs:
         last = runs[-1]
         wall = sum(r["wall_s_this_run"] for r in runs)
-        lines += [f"- Steps: {last['step']} of {last['total_steps']} (batch 32 images, each with one describe and one count-or-presence question)",
+        lines += [f"- Steps: {last['step']} of {last['total_steps']} (batch 32 images)",
                   f"- Images seen: {last['images_seen']:,} (every one freshly rendered)",
                   f"- Wall time: {wall / 60:.0f} min over {len(runs)} invocation(s) on a shared 2-core CPU machine (no GPU)", ""]
     lines += ["Recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
               "counted in steps (with `--steps auto` the step count is fitted to `--time-budget` and re-fitted as the pace of the "
               "machine changes), gradient clipping 1.0. Loss = answer-token cross-entropy + training-only heads on the vision "
               "tokens (not exported): per-cell class of the object centred in the cell (x0.5), per-cell class of the object covering "
-              "the cell (x0.3), per-class count 0-3 from the pooled tokens (x0.02, summed over classes), per-cell row/column (x0.1). "
+              "the cell (x0.3), per-class count 0-3 from the pooled tokens (x0.02, summed over classes), per-cell row/column (x0.1), "
+              "and an alignment loss (x0.1): the RMS-normalised projected embedding of a cell holding an object's centre, read through "
+              "the tied LM head, must predict the first and the last token of the class name. "
               "Curriculum: scenes with at most 1, 2, 3, then 4 objects over the first 4/12/25% of training.", "",
               "Commands (run from `py/`; the first installs the sources):", "", "```sh", "python -m tiny_vlm_train.assets",
               train_command, export_command, f"python -m tiny_vlm_train.card models/{model_dir.name} --run ../runs/default --eval ../runs/default/eval.json",
               eval_command, "```", "",
               "`--resume` continues an interrupted run from `runs/default/ckpt.pt` (written every 5 minutes). A GPU is used when present.", ""]
+    if notes and Path(notes).exists():
+        lines += [Path(notes).read_text().strip(), ""]
     lines += ["## Evaluation (NumPy runtime, held-out scenes)", ""]
     if m:
         lines += [f"{m['n_scenes']} freshly generated held-out scenes (seed {m['seed']}): only the held-out emoji style and held-out "
@@ -155,11 +159,12 @@ def main(argv=None) -> None:
     ap.add_argument("model_dir")
     ap.add_argument("--run", default=None)
     ap.add_argument("--eval", default=None)
+    ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
     ap.add_argument("--train-command", default="python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900")
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
     ap.add_argument("--eval-command", default="python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
     args = ap.parse_args(argv)
-    print(write_card(Path(args.model_dir), args.run, args.eval, args.train_command, args.export_command, args.eval_command))
+    print(write_card(Path(args.model_dir), args.run, args.eval, args.train_command, args.export_command, args.eval_command, args.notes))
 
 
 if __name__ == "__main__":

@@ -80,10 +80,11 @@ def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device,
         cen = batch["center"].to(device)  # [B, N]
         mask = cen < n_cls
         if mask.any():
-            logits = model.lm.logits(emb[mask])  # [M, V]
+            e = emb[mask]  # [M, D]; RMS-normalised so the logits stay on the scale of the LM's own
+            logits = model.lm.logits(e * torch.rsqrt(e.pow(2).mean(-1, keepdim=True) + 1e-6))  # [M, V]
             tgt = class_tokens.to(device)[cen[mask]]  # [M, 2]
             align = F.cross_entropy(logits, tgt[:, 0]) + F.cross_entropy(logits, tgt[:, 1])
-            loss = loss + 0.3 * align
+            loss = loss + 0.1 * align
             parts["align"] = align.item()
     return loss, parts
 
