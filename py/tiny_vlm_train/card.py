@@ -114,8 +114,9 @@ def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, tr
               "the tied LM head, must predict the first and the last token of the class name. "
               "Curriculum: scenes with at most 1, 2, 3, then 4 objects over the first 4/12/25% of training.", "",
               "Commands (run from `py/`; the first installs the sources):", "", "```sh", "python -m tiny_vlm_train.assets",
-              train_command, export_command, f"python -m tiny_vlm_train.card models/{model_dir.name} --run ../runs/default --eval ../runs/default/eval.json",
-              eval_command, "```", "",
+              train_command, export_command, eval_command,
+              f"python -m tiny_vlm_train.card ../models/{model_dir.name} --run ../runs/default --eval ../runs/default/eval.json --notes ../runs/default/history.md",
+              "```", "",
               "`--resume` continues an interrupted run from `runs/default/ckpt.pt` (written every 5 minutes). A GPU is used when present.", ""]
     if notes and Path(notes).exists():
         lines += [Path(notes).read_text().strip(), ""]
@@ -162,7 +163,7 @@ def main(argv=None) -> None:
     ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
     ap.add_argument("--train-command", default="python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900")
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
-    ap.add_argument("--eval-command", default="python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
+    ap.add_argument("--eval-command", default="OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
     args = ap.parse_args(argv)
     print(write_card(Path(args.model_dir), args.run, args.eval, args.train_command, args.export_command, args.eval_command, args.notes))
 

@@ -143,8 +143,10 @@ def test_stop_mid_answer(site, app):
         const image = new ImageData(64, 64); image.data.fill(128);
         const abort = new AbortController();
         let tokens = 0;
+        // A trained model answers in a few tokens, faster than a stop can travel; sampling at
+        // a very high temperature makes EOS about 1 in V per step, so the answer runs long.
         const r = await vlm.infer(image, "Describe this image.", {maxTokens: 64, signal: abort.signal,
-            onToken: () => { tokens++; abort.abort(); }});
+            temperature: 50, seed: 7, onToken: () => { tokens++; abort.abort(); }});
         return {...r, tokensSeen: tokens};
     }""")
     assert result["reason"] == "stopped", result
