@@ -101,7 +101,7 @@ def build_sites(root: Path, model: Path, work: Path, ort_dist: Path) -> dict:
         raise Skip(f"the Pyodide NumPy wheel {wheel_dir / NUMPY_WHEEL} is missing (a benchmark never loads it from the CDN)")
     if shutil.which("wat2wasm") is None:
         raise Skip("wabt's wat2wasm is not installed: no SIMD kernel build")
-    for name, extra in (("simd", ["--kernels"]), ("numpy", [])):
+    for name, extra in (("simd", ["--kernels", "on"]), ("numpy", ["--kernels", "off"])):
         if build.main(["--out", str(root / name), "--model", str(model), *extra]) != 0:
             raise RuntimeError(f"build.py failed for the {name} site")
         manifest = json.loads((root / name / "manifest.json").read_text())

@@ -1,4 +1,4 @@
-"""The WASM SIMD GEMM hook: a site built with --kernels answers exactly like the NumPy one."""
+"""The WASM SIMD kernels: the default site (kernels on when wabt is installed) answers exactly like a NumPy-only one."""
 
 from __future__ import annotations
 
@@ -25,20 +25,21 @@ def test_simd_kernels_match_numpy(site, open_app, tmp_path_factory, latency):
     needs_numpy(site)
     if shutil.which("wat2wasm") is None:
         pytest.skip("wabt's wat2wasm is not installed: the kernels cannot be assembled")
-    out = tmp_path_factory.mktemp("kernel-site") / "dist"
-    build_site(out, "--kernels")
+    out = tmp_path_factory.mktemp("numpy-site") / "dist"
+    build_site(out, "--kernels", "off")
     server, url = start_server(out)
     try:
-        with_kernels = open_app(url)
-        assert with_kernels.wait_boot() == "ready"
+        numpy_only = open_app(url)
+        assert numpy_only.wait_boot() == "ready"
+        plain = numpy_only.page.evaluate(ANSWERS_JS)
+        with_kernels = open_app(site.url)
         simd = with_kernels.page.evaluate(ANSWERS_JS)
-        plain = open_app(site.url).page.evaluate(ANSWERS_JS)
     finally:
         server.shutdown()
     assert simd["backend"] == "wasm-simd" and simd["kernels"].startswith("kernels/tiny_vlm_gemm_")
     assert plain["backend"] != "wasm-simd"
     assert simd["texts"] == plain["texts"]
-    assert with_kernels.errors == []
+    assert with_kernels.errors == [] and numpy_only.errors == []
     for name, run in (("simd", simd), ("numpy", plain)):
         last = run["stats"][-1]  # warm
         latency[f"kernels_{name}_ttft_ms"] = last["ttft_ms"]
