@@ -62,15 +62,12 @@ def test_conv2d(ci, co, k, stride, groups, size):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_erf_and_gelu_accuracy():
+def test_gelu_accuracy():
     x = np.linspace(-10, 10, 200001).astype(np.float32)
-    ref_erf = np.array([math.erf(v) for v in x.astype(np.float64)])
-    assert np.max(np.abs(K.erf(x.astype(np.float64)) - ref_erf)) < 1.5e-7  # the A&S 7.1.26 bound
-    assert np.max(np.abs(K.erf(x) - ref_erf)) < 6e-7  # float32 rounding near erf = 0 adds a few ulp
     ref_gelu = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)])
     gelu = K.gelu(x)
     assert gelu.dtype == np.float32
-    # erf's error near 0 is multiplied by x/2 there, so GELU stays within a few float32 ulp
+    # A&S 7.1.26 (abs error 1.5e-7) in float32: GELU stays within a few float32 ulp
     assert np.max(np.abs(gelu - ref_gelu) / np.maximum(1, np.abs(ref_gelu))) < 3e-7
 
 
@@ -92,7 +89,7 @@ def test_rope_matches_pairwise_rotation():
     dh, t, theta = 8, 5, 10000.0
     cos, sin = K.rope_tables(16, dh, theta)
     x = rand(3, t, dh)
-    out = K.rope(x, cos[4:4 + t], sin[4:4 + t])
+    out = K.rope_swapped(x, cos[4:4 + t], K.rope_signed_sin(sin)[4:4 + t])
     ref = np.empty_like(x, dtype=np.float64)
     for pos in range(t):
         for i in range(dh // 2):
@@ -141,8 +138,3 @@ def test_abs_f32_and_blocked_gelu():
     np.testing.assert_array_equal(out, ref)
 
 
-def test_rope_swapped_equals_rope():
-    cos, sin = K.rope_tables(16, 8, 10000.0)
-    x = rand(3, 5, 8)  # [H, T, Dh]
-    np.testing.assert_allclose(K.rope_swapped(x, cos[4:9], K.rope_signed_sin(sin)[4:9]), K.rope(x, cos[4:9], sin[4:9]),
-                               rtol=1e-6, atol=1e-6)

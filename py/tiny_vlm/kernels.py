@@ -102,26 +102,9 @@ def linear(x, w, b=None):  # [T, in], [out, in], [out] -> [T, out]
 
 # ---------------------------------------------------------------- activations
 
-_SQRT1_2 = np.float32(0.7071067811865476)
-# Abramowitz & Stegun 7.1.26: erf(z) = 1 - t*(a1 + t*(a2 + ...)) * exp(-z^2), t = 1/(1+p*z),
-# z >= 0; max abs error 1.5e-7 in float64. Evaluated in float32 the cancellation in 1 - poly*exp
-# near z = 0 adds up to ~5e-7, which GELU multiplies by x/2: GELU stays within ~3e-7 (tested).
-_ERF_P = np.float32(0.3275911)
-_ERF_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
-
-
-def erf(x):  # [...] -> [...]
-    """erf(x) by A&S 7.1.26 (NumPy has no erf); |error| <= 1.5e-7 (float64), 6e-7 (float32)."""
-    z = np.abs(x)
-    t = 1.0 / (1.0 + _ERF_P * z)
-    a1, a2, a3, a4, a5 = _ERF_A
-    poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
-    y = 1.0 - poly * np.exp(-z * z)
-    return np.copysign(y, x)
-
-
-# GELU(x) = relu(x) - 0.5 |x| (1 - erf(|x| / sqrt 2)) for either sign of x, and A&S gives
-# 1 - erf(z) = poly(t) exp(-z^2) directly: no 1 - ... cancellation, no copysign; relu as
+# NumPy has no erf. GELU(x) = relu(x) - 0.5 |x| (1 - erf(|x| / sqrt 2)) for either sign of x,
+# and Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7) gives 1 - erf(z) = poly(t) exp(-z^2),
+# t = 1 / (1 + p z), directly: no 1 - ... cancellation, no copysign; relu as
 # (x + |x|) / 2 (exact; np.maximum costs ~5x a multiply natively). 0.5 and 1/sqrt 2 are
 # folded into the constants. 21 passes, 4 temporaries (the erf form: 22 passes, 19
 # temporaries); natively 1.5x faster on [32, 32, 96] (229 -> 148 us without page faults).
@@ -355,15 +338,6 @@ def rope_tables(n_pos, head_dim, theta):  # -> cos [P, Dh], sin [P, Dh]
     return np.cos(emb).astype(np.float32), np.sin(emb).astype(np.float32)
 
 
-def rope(x, cos, sin):  # [H, T, Dh], [T, Dh], [T, Dh] -> [H, T, Dh]
-    half = x.shape[-1] // 2
-    rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)  # rotate_half
-    rot *= sin
-    y = x * cos
-    y += rot
-    return y
-
-
 def rope_signed_sin(sin):  # [P, Dh] -> [P, Dh]
     """sin with its first half negated, so that rotate_half(x) * sin == swap_halves(x) * this."""
     half = sin.shape[-1] // 2
@@ -374,7 +348,7 @@ def rope_swapped(x, cos, sin_signed):  # [..., Dh], cos and sin_signed broadcast
     """rope(x) as 4 NumPy calls: x * cos + swap_halves(x) * sin_signed (rope_signed_sin).
 
     The decoder rotates q and k of a step together with it (one call sequence instead of
-    two rope() calls of 5), which counts in Pyodide where each call costs microseconds.
+    two calls of 5), which counts in Pyodide where each call costs microseconds.
     """
     half = x.shape[-1] // 2
     rot = np.concatenate([x[..., half:], x[..., :half]], axis=-1)  # swap halves
