@@ -136,5 +136,3 @@ def test_abs_f32_and_blocked_gelu():
     out = y.copy()
     assert K.gelu(out, out=out) is out
     np.testing.assert_array_equal(out, ref)
-
-
