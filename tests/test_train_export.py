@@ -121,3 +121,75 @@ def test_smoke_training_export_load_generate(setup, tmp_path):
     img, _ = gen.render(99)
     text = rt.generate(img, "Describe this image.", max_tokens=6)
     assert isinstance(text, str)
+
+
+def test_several_questions_per_image_start_with_a_description(setup):
+    labels, tok_json, config, gen = setup
+    coder = PromptCoder(Tokenizer.from_str(tok_json), config.prompt_template)
+    batch = make_batch(gen, coder, labels, config, 3, 5, seed=0, qa_per_image=4)
+    assert batch["images"].shape[0] == 5 and batch["after"].shape[0] == 20
+    from tiny_vlm_train.grammar import DESCRIBE_PROMPTS
+
+    describe_suffixes = [coder.suffix(p) for p in DESCRIBE_PROMPTS]
+    for i in range(20):  # rows 4k are the describe question of image k, the other three are count/presence
+        row = batch["after"][i].tolist()
+        is_describe = any(row[:len(s)] == s for s in describe_suffixes)
+        assert is_describe == (i % 4 == 0), i
+
+
+def test_workers_split_steps_and_keep_their_order(setup, tmp_path, monkeypatch):
+    """Rendering from an asset pack in two DataLoader workers: disjoint steps, yielded in step order, the
+    same batches as one process renders."""
+    from tiny_vlm_train import assets, scenes, sprites
+    from tiny_vlm_train.data import SceneBatches
+
+    labels, tok_json, config, _ = setup
+    monkeypatch.setattr(sprites, "sprite_table", lambda style, labels: synthetic_sprites())
+    monkeypatch.setattr(scenes, "load_backgrounds", lambda split: synthetic_backgrounds())
+    assets.write_pack(tmp_path / "pack.npz", labels)
+    kw = dict(scene_config=SceneConfig(size=64), qa_per_image=2, asset_pack=str(tmp_path / "pack.npz"))
+    serial = list(SceneBatches(labels, tok_json, config, 2, 4, 10, **kw))
+    loader = torch.utils.data.DataLoader(SceneBatches(labels, tok_json, config, 2, 4, 10, **kw), batch_size=None, num_workers=2)
+    parallel = list(loader)
+    assert [b["step"] for b in serial] == list(range(4, 10))
+    assert [int(b["step"]) for b in parallel] == list(range(4, 10))
+    for a, b in zip(serial, parallel):
+        assert torch.equal(a["images"], b["images"]) and torch.equal(a["after"], b["after"])
+    assert not torch.equal(serial[0]["images"], serial[1]["images"])
+
+
+def test_asset_pack_round_trip(tmp_path, monkeypatch):
+    """--pack writes sprites per training style and the background photos; read_pack gives them back in style
+    order and refuses a pack made for other labels."""
+    from tiny_vlm_train import assets, scenes, sprites
+
+    labels = synthetic_labels()
+    tables = {s: np.full((len(labels), 4, 4, 4), i, np.uint8) for i, s in enumerate(sprites.TRAIN_STYLES)}
+    bgs = [np.full((5, 7, 3), 9, np.uint8), np.full((6, 6, 3), 3, np.uint8)]
+    monkeypatch.setattr(sprites, "sprite_table", lambda style, labels: tables[style])
+    monkeypatch.setattr(scenes, "load_backgrounds", lambda split: bgs)
+    assets.write_pack(tmp_path / "pack.npz", labels)
+    got_tables, got_bgs = assets.read_pack(tmp_path / "pack.npz", labels)
+    assert [int(t[0, 0, 0, 0]) for t in got_tables] == list(range(len(sprites.TRAIN_STYLES)))
+    assert len(got_bgs) == 2 and all(np.array_equal(a, b) for a, b in zip(got_bgs, bgs))
+    with pytest.raises(ValueError, match="other labels"):
+        assets.read_pack(tmp_path / "pack.npz", labels[1:])
+
+
+def test_weights_only_checkpoint_exports_and_counts_earlier_images(setup, tmp_path):
+    labels, tok_json, config, _ = setup
+    model = TrainVLM(config, len(labels))
+    opt = torch.optim.AdamW(model.parameters())
+    sum(p.sum() for p in model.parameters()).backward()
+    opt.step()  # so the optimizer holds its two moments per weight
+    state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": 5, "args": {"batch_size": 4},
+             "init_images": 1000}
+    save_checkpoint(tmp_path / "ckpt.pt", model, opt, 5, state, tmp_path / "weights.pt")
+    light = torch.load(tmp_path / "weights.pt", weights_only=False)
+    assert "opt" not in light and light["step"] == 5
+    assert (tmp_path / "weights.pt").stat().st_size < (tmp_path / "ckpt.pt").stat().st_size / 2
+    export(tmp_path / "weights.pt", tmp_path / "m", quant="f32", verbose=False)
+    from tiny_vlm.weights import load_weights
+
+    meta = load_weights(tmp_path / "m" / "model.safetensors").metadata
+    assert meta["training_images"] == str(1000 + 5 * 4)

@@ -2,6 +2,11 @@
 
     python -m tiny_vlm_train.assets            # apt + npm + sample images
     TINY_VLM_ASSETS=/some/dir python -m tiny_vlm_train.assets
+    python -m tiny_vlm_train.assets --pack train_pack.npz --labels runs/default/labels.json
+
+`--pack` writes the training split's sprite tables and background photos into one file, so
+training can run on a machine that has none of the sources (a rented GPU box):
+`python -m tiny_vlm_train.train --asset-pack train_pack.npz ...`.
 
 Sources (all fetched with the ordinary clients: apt-get, npm, pip):
 - Debian fonts-noto-color-emoji                (Noto emoji, OFL-1.1)
@@ -94,7 +99,58 @@ def install_samples() -> None:
         print("scikit-image missing: pip install scikit-image", file=sys.stderr)
 
 
-def main() -> None:
+def write_pack(path: Path, labels: list[dict]) -> None:
+    """The training split's assets in one .npz: sprite tables per style + background photos."""
+    import json
+
+    import numpy as np
+
+    from .scenes import load_backgrounds
+    from .sprites import TRAIN_STYLES, sprite_table
+
+    arrays = {f"sprites_{s}": sprite_table(s, labels) for s in TRAIN_STYLES}
+    for i, bg in enumerate(load_backgrounds("train")):
+        arrays[f"bg_{i:03d}"] = bg
+    arrays["labels_key"] = np.frombuffer(json.dumps([l["codepoints"] for l in labels]).encode(), np.uint8)
+    np.savez_compressed(path, **arrays)
+    n_bg = sum(k.startswith("bg_") for k in arrays)
+    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(TRAIN_STYLES)} sprite styles, {n_bg} backgrounds)")
+
+
+def read_pack(path: Path, labels: list[dict]):
+    """-> (sprite tables [n_styles] of uint8 [n_classes, S, S, 4], backgrounds [uint8 [h, w, 3]])."""
+    import json
+
+    import numpy as np
+
+    with np.load(path) as z:
+        key = json.loads(z["labels_key"].tobytes().decode())
+        if key != [l["codepoints"] for l in labels]:
+            raise ValueError(f"{path}: packed for other labels; rebuild it with --pack")
+        from .sprites import TRAIN_STYLES
+
+        tables = [z[f"sprites_{s}"] for s in TRAIN_STYLES]
+        backgrounds = [z[k] for k in sorted(k for k in z.files if k.startswith("bg_"))]
+    return tables, backgrounds
+
+
+def main(argv=None) -> None:
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pack", metavar="FILE", help="write the training assets into one .npz instead of installing")
+    ap.add_argument("--labels", metavar="JSON", help="labels file the pack is for (default: built from the emoji metadata)")
+    args = ap.parse_args(argv)
+    if args.pack:
+        if args.labels:
+            labels = json.loads(Path(args.labels).read_text())
+        else:
+            from .labels import build_labels
+
+            labels = build_labels(npm_root())
+        write_pack(Path(args.pack), labels)
+        return
     if shutil.which("apt-get"):
         install_apt()
     install_npm()

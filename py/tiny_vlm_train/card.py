@@ -1,7 +1,10 @@
 """Write models/<name>/README.md (the model card) from the exported files, the training
 log and the evaluation JSON.
 
-    python -m tiny_vlm_train.card models/tiny-vlm-emoji --run runs/default --eval runs/default/eval.json
+    python -m tiny_vlm_train.card models/tiny-vlm-emoji --run runs/default --run runs/gpu1 --eval runs/gpu1/eval.json
+
+Each `--run` is one training stage (a run directory with its train_runs.jsonl), in order; give the
+matching `--train-command` for each.
 """
 
 from __future__ import annotations
@@ -40,16 +43,18 @@ def _fmt(x, nd=3):
     return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
 
 
-def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, train_command: str, export_command: str,
+def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_commands: list, export_command: str,
                eval_command: str, notes: Path | None = None) -> Path:
     model_dir = Path(model_dir)
     w = load_weights(str(model_dir / "model.safetensors"))
     c = w.config
     labels = json.loads((model_dir / "labels.json").read_text())
     size = (model_dir / "model.safetensors").stat().st_size
-    runs = []
-    if run_dir and (Path(run_dir) / "train_runs.jsonl").exists():
-        runs = [json.loads(l) for l in (Path(run_dir) / "train_runs.jsonl").read_text().splitlines() if l.strip()]
+    stages = []  # (run dir, its invocations)
+    for run_dir in run_dirs or ():
+        log = Path(run_dir) / "train_runs.jsonl"
+        if log.exists():
+            stages.append((Path(run_dir), [json.loads(l) for l in log.read_text().splitlines() if l.strip()]))
     m = json.loads(Path(eval_json).read_text()) if eval_json and Path(eval_json).exists() else None
     v, lm = c.vision, c.lm
     lines = [f"# {c.name}", ""]
@@ -99,13 +104,18 @@ def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, tr
               "Install the sources on a fresh machine with `python -m tiny_vlm_train.assets` (apt-get, npm and pip; cache in "
               "`~/.cache/tiny-vlm/assets`, override with `TINY_VLM_ASSETS`).", "", "### Sources and licences", "", LICENCES, ""]
     lines += ["## Training", ""]
-    if runs:
-        last = runs[-1]
-        wall = sum(r["wall_s_this_run"] for r in runs)
-        lines += [f"- Steps: {last['step']} of {last['total_steps']} (batch 32 images)",
-                  f"- Images seen: {last['images_seen']:,} (every one freshly rendered)",
-                  f"- Wall time: {wall / 60:.0f} min over {len(runs)} invocation(s) on a shared 2-core CPU machine (no GPU)", ""]
-    lines += ["Recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
+    if stages:
+        lines += ["| stage | run | device | batch | steps | images this stage | wall time |", "|---|---|---|---|---|---|---|"]
+        total_images = total_wall = 0
+        for i, (run_dir, runs) in enumerate(stages, 1):
+            last = runs[-1]
+            wall = sum(r["wall_s_this_run"] for r in runs)
+            total_images += last["images_seen"]
+            total_wall += wall
+            lines.append(f"| {i} | `runs/{run_dir.name}` | {last.get('device', 'cpu')} | {last.get('batch_size', 32)} | {last['step']} of "
+                         f"{last['total_steps']} | {last['images_seen']:,} | {wall / 60:.0f} min ({len(runs)} invocation(s)) |")
+        lines += ["", f"In all **{total_images:,} images**, every one freshly rendered, in {total_wall / 60:.0f} min of training.", ""]
+    lines += ["Stage 1 recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
               "counted in steps (with `--steps auto` the step count is fitted to `--time-budget` and re-fitted as the pace of the "
               "machine changes), gradient clipping 1.0. Loss = answer-token cross-entropy + training-only heads on the vision "
               "tokens (not exported): per-cell class of the object centred in the cell (x0.5), per-cell class of the object covering "
@@ -114,8 +124,10 @@ def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, tr
               "the tied LM head, must predict the first and the last token of the class name. "
               "Curriculum: scenes with at most 1, 2, 3, then 4 objects over the first 4/12/25% of training.", "",
               "Commands (run from `py/`; the first installs the sources):", "", "```sh", "python -m tiny_vlm_train.assets",
-              train_command, export_command, eval_command,
-              f"python -m tiny_vlm_train.card ../models/{model_dir.name} --run ../runs/default --eval ../runs/default/eval.json --notes ../runs/default/history.md",
+              *train_commands, export_command, eval_command,
+              f"python -m tiny_vlm_train.card ../models/{model_dir.name} " + " ".join(f"--run ../runs/{d.name}" for d, _ in stages)
+              + (f" --eval ../{Path(eval_json).parent.parent.name}/{Path(eval_json).parent.name}/{Path(eval_json).name}" if eval_json else "")
+              + (f" --notes ../{Path(notes).parent.parent.name}/{Path(notes).parent.name}/{Path(notes).name}" if notes else ""),
               "```", "",
               "`--resume` continues an interrupted run from `runs/default/ckpt.pt` (written every 5 minutes). A GPU is used when present.", ""]
     if notes and Path(notes).exists():
@@ -158,14 +170,15 @@ def write_card(model_dir: Path, run_dir: Path | None, eval_json: Path | None, tr
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
-    ap.add_argument("--run", default=None)
+    ap.add_argument("--run", action="append", default=[], help="a training stage's run directory (repeat, in order)")
     ap.add_argument("--eval", default=None)
     ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
-    ap.add_argument("--train-command", default="python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900")
+    ap.add_argument("--train-command", action="append", default=[], help="the command of each stage (repeat, in order)")
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
     ap.add_argument("--eval-command", default="OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
     args = ap.parse_args(argv)
-    print(write_card(Path(args.model_dir), args.run, args.eval, args.train_command, args.export_command, args.eval_command, args.notes))
+    commands = args.train_command or ["python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900"]
+    print(write_card(Path(args.model_dir), args.run, args.eval, commands, args.export_command, args.eval_command, args.notes))
 
 
 if __name__ == "__main__":

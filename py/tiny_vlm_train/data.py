@@ -71,8 +71,10 @@ class SceneBatches(torch.utils.data.IterableDataset):
     """Yields batch `step` for step in [start_step, total_steps): fully determined by (seed, step)."""
 
     def __init__(self, labels, tokenizer_json: str, config, batch_size: int, start_step: int, total_steps: int, seed: int = 0,
-                 scene_config: SceneConfig | None = None, curriculum_steps: int | None = None, qa_per_image: int = 1):
+                 scene_config: SceneConfig | None = None, curriculum_steps: int | None = None, qa_per_image: int = 1,
+                 asset_pack: str | None = None):
         super().__init__()
+        self.asset_pack = asset_pack
         self.qa_per_image = qa_per_image
         self.curriculum_steps = curriculum_steps or total_steps
         self.labels, self.tokenizer_json, self.config = labels, tokenizer_json, config
@@ -80,16 +82,24 @@ class SceneBatches(torch.utils.data.IterableDataset):
         self.scene_config = scene_config or SceneConfig(size=config.vision.image_size)
 
     def __iter__(self):
-        gen = SceneGenerator(self.labels, "train", seed=self.seed, config=self.scene_config)
+        tables = backgrounds = None
+        if self.asset_pack:
+            from .assets import read_pack
+
+            tables, backgrounds = read_pack(self.asset_pack, self.labels)
+        gen = SceneGenerator(self.labels, "train", seed=self.seed, config=self.scene_config, sprite_tables=tables, backgrounds=backgrounds)
         coder = PromptCoder(Tokenizer.from_str(self.tokenizer_json), self.config.prompt_template)
-        for step in range(self.start_step, self.total_steps):
+        info = torch.utils.data.get_worker_info()  # with several workers, worker i renders steps i, i+n, ...; the
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)  # DataLoader takes them round-robin, in order
+        for step in range(self.start_step + wid, self.total_steps, nw):
             gen.cfg = dataclasses.replace(self.scene_config, max_objects=curriculum_max_objects(step / max(1, self.curriculum_steps)))
             yield make_batch(gen, coder, self.labels, self.config, step, self.batch_size, self.seed, self.qa_per_image)
 
 
 def make_batch(gen: SceneGenerator, coder: PromptCoder, labels, config, step: int, batch_size: int, seed: int, qa_per_image: int = 1) -> dict:
     """Render batch `step`. qa_per_image 1: one question per image, 50% describe / 25% count / 25% presence;
-    2: one describe and one count-or-presence question per image (the LM then costs twice as much)."""
+    k > 1: one describe and k - 1 count-or-presence questions per image (the LM then costs k times as much,
+    which is cheap where rendering is the bottleneck, e.g. on a GPU)."""
     v = config.vision
     rng = np.random.default_rng([seed, step, 3])
     images, centers, covers, counts, seqs = [], [], [], [], []
@@ -98,7 +108,7 @@ def make_batch(gen: SceneGenerator, coder: PromptCoder, labels, config, step: in
         images.append(img)
         c, cv, n = dense_targets(objs, v.grid, v.image_size, len(labels))
         centers.append(c), covers.append(cv), counts.append(n)
-        kinds = ("describe", "count" if rng.random() < 0.5 else "presence") if qa_per_image == 2 else (None,)
+        kinds = ("describe", *("count" if rng.random() < 0.5 else "presence" for _ in range(qa_per_image - 1))) if qa_per_image > 1 else (None,)
         for kind in kinds:
             _, prompt, answer = sample_qa(objs, labels, rng, kind)
             seqs.append((coder.suffix(prompt), coder.answer(answer)))

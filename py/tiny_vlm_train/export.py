@@ -25,7 +25,7 @@ def export(ckpt: Path, out_dir: Path, quant: str = "int8", verbose: bool = True)
     tensors = model.inference_tensors()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"training_step": str(ck["step"]), "training_images": str(ck["step"] * ck["args"]["batch_size"]),
+    meta = {"training_step": str(ck["step"]), "training_images": str(ck.get("init_images", 0) + ck["step"] * ck["args"]["batch_size"]),
             "classes": str(len(ck["labels"]))}
     rows = save_weights(out_dir / "model.safetensors", tensors, model.config, quant=quant, metadata=meta)
     (out_dir / "tokenizer.json").write_text(ck["tokenizer"])

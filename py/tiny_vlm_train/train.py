@@ -2,6 +2,8 @@
 
     python -m tiny_vlm_train.train --out runs/default --steps auto --time-budget 4800
     python -m tiny_vlm_train.train --out runs/default --resume      # continue after an interruption
+    python -m tiny_vlm_train.train --out runs/gpu --init runs/default/ckpt.pt --asset-pack train_pack.npz \
+        --batch-size 256 --workers 14 --qa-per-image 4 --time-budget 420   # continue on a GPU box
 
 AdamW, linear warmup + cosine decay counted in steps, checkpoints every few minutes
 (runs/<name>/ckpt.pt, atomic), a progress line with losses, images/s and ETA. With
@@ -75,7 +77,8 @@ def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device,
     idx = torch.arange(g * g, device=device)
     pos = F.cross_entropy(pos_logits[..., :g].flatten(0, 1), (idx % g).repeat(b)) + F.cross_entropy(pos_logits[..., g:].flatten(0, 1), (idx // g).repeat(b))
     loss = lm_loss + 0.5 * center + 0.3 * cover + 0.02 * count + 0.1 * pos
-    parts = {"lm": lm_loss.item(), "center": center.item(), "cover": cover.item(), "count": count.item(), "pos": pos.item()}
+    # detached tensors, not floats: .item() would wait for the GPU every step; the caller reads them when it prints
+    parts = {"lm": lm_loss.detach(), "center": center.detach(), "cover": cover.detach(), "count": count.detach(), "pos": pos.detach()}
     if class_tokens is not None:
         cen = batch["center"].to(device)  # [B, N]
         mask = cen < n_cls
@@ -85,14 +88,20 @@ def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device,
             tgt = class_tokens.to(device)[cen[mask]]  # [M, 2]
             align = F.cross_entropy(logits, tgt[:, 0]) + F.cross_entropy(logits, tgt[:, 1])
             loss = loss + 0.1 * align
-            parts["align"] = align.item()
+            parts["align"] = align.detach()
     return loss, parts
 
 
-def save_checkpoint(path: Path, model, opt, step: int, state: dict) -> None:
+def save_checkpoint(path: Path, model, opt, step: int, state: dict, weights_path: Path | None = None) -> None:
+    """ckpt.pt (weights + optimizer, for --resume); weights_path also gets the weights alone (a third of the
+    size; enough for export, evaluate and --init)."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, **state}, tmp)
     os.replace(tmp, path)
+    if weights_path is not None:
+        tmp = weights_path.with_suffix(".tmp")
+        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "step": step, **state}, tmp)
+        os.replace(tmp, weights_path)
 
 
 def load_trained(ckpt_path: Path, device="cpu") -> tuple[TrainVLM, dict]:
@@ -121,17 +130,27 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     ap.add_argument("--vocab-size", type=int, default=1024)
-    ap.add_argument("--qa-per-image", type=int, default=1, choices=(1, 2), help="questions per rendered image")
+    ap.add_argument("--qa-per-image", type=int, default=1, choices=range(1, 9), metavar="1..8",
+                    help="questions per rendered image (k > 1: one describe + k-1 count/presence)")
     ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
     ap.add_argument("--align", type=int, default=1, choices=(0, 1), help="image-embedding / class-name-token alignment loss")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", metavar="CKPT", help="start from these weights (labels, tokenizer and config too) with a fresh optimizer and schedule")
+    ap.add_argument("--asset-pack", metavar="NPZ", help="training assets from one file (python -m tiny_vlm_train.assets --pack) instead of the installed sources")
+    ap.add_argument("--weights-out", metavar="PT", help="at each checkpoint also write the weights alone here")
     args = ap.parse_args(argv)
+    if args.resume and args.init:
+        ap.error("--resume and --init exclude each other")
 
     t_start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -145,6 +164,11 @@ def main(argv=None) -> None:
         args_saved = ck["args"]
         for k in ("batch_size", "lr", "weight_decay", "warmup", "seed", "steps"):
             setattr(args, k, args_saved[k])
+    elif args.init:
+        init = torch.load(args.init, map_location="cpu", weights_only=False)
+        labels, tok_json, config = init["labels"], init["tokenizer"], ModelConfig.from_json(init["config"])
+        total_steps, ck = None, None
+        print(f"init from {args.init} (step {init['step']} of its run)", flush=True)
     else:
         labels = build_labels(npm_root())
         tok_json = train_tokenizer(labels, args.vocab_size).to_str()
@@ -160,11 +184,16 @@ def main(argv=None) -> None:
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     start_step = 0
+    init_images = ck.get("init_images", 0) if ck is not None else 0  # images seen by the runs this one started from
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         start_step = ck["step"]
         print(f"resumed from {ckpt_path} at step {start_step}/{total_steps}", flush=True)
+    elif args.init:
+        model.load_state_dict(init["model"])
+        init_images = init.get("init_images", 0) + init["step"] * init["args"]["batch_size"]
+        del init
 
     from tokenizers import Tokenizer
 
@@ -178,7 +207,13 @@ def main(argv=None) -> None:
         if args.steps != "auto":
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
-            gen = SceneGenerator(labels, "train", seed=args.seed + 1, config=SceneConfig(size=config.vision.image_size))
+            tables, backgrounds = (None, None)
+            if args.asset_pack:
+                from .assets import read_pack
+
+                tables, backgrounds = read_pack(args.asset_pack, labels)
+            gen = SceneGenerator(labels, "train", seed=args.seed + 1, config=SceneConfig(size=config.vision.image_size),
+                                 sprite_tables=tables, backgrounds=backgrounds)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
             batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
@@ -187,6 +222,8 @@ def main(argv=None) -> None:
                 t = time.time()
                 loss, _ = compute_loss(probe, batches[i % 3], before_ids, device, class_tokens)
                 loss.backward(); popt.step(); popt.zero_grad(set_to_none=True)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
                 times.append(time.time() - t)
             sec = float(np.median(times[2:])) * 1.06  # checkpoints, logging, data hand-off
             left = args.time_budget - (time.time() - t_start)
@@ -197,10 +234,12 @@ def main(argv=None) -> None:
     curriculum_steps = args.curriculum_steps or (ck.get("curriculum_steps", total_steps) if ck is not None else total_steps)
     refit = (ck["args"]["steps"] if ck is not None else args.steps) == "auto"  # fit the schedule to --time-budget
     state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps,
-             "curriculum_steps": curriculum_steps, "args": vars(args)}
+             "curriculum_steps": curriculum_steps, "args": vars(args), "init_images": init_images}
     data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
-                        qa_per_image=args.qa_per_image)
-    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None, persistent_workers=False)
+                        qa_per_image=args.qa_per_image, asset_pack=args.asset_pack)
+    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
+                                         persistent_workers=False, pin_memory=device.type == "cuda")
+    weights_path = Path(args.weights_out) if args.weights_out else None
     model.train()
     t_last_ckpt = time.time()
     t0, n_img, ema = time.time(), 0, {}
@@ -233,19 +272,21 @@ def main(argv=None) -> None:
             dt = time.time() - t0
             ips = n_img / dt
             eta = (total_steps - step) * args.batch_size / max(ips, 1e-6)
-            msg = " ".join(f"{k} {v:.3f}" for k, v in ema.items())
+            msg = " ".join(f"{k} {float(v):.3f}" for k, v in ema.items())
             print(f"step {step}/{total_steps} {100 * step / total_steps:5.1f}% | {msg} | lr {opt.param_groups[0]['lr']:.2e} | {ips:.1f} img/s | images {step * args.batch_size} | ETA {eta / 60:.1f} min", flush=True)
         if time.time() - t_last_ckpt > args.ckpt_every:
-            save_checkpoint(ckpt_path, model, opt, step, state)
+            save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
             t_last_ckpt = time.time()
         if time.time() - t_start > args.time_budget and step < total_steps:
             print(f"time budget of {args.time_budget:.0f} s used up at step {step}; checkpoint saved, continue with --resume", flush=True)
             break
         if step >= total_steps:
             break
-    save_checkpoint(ckpt_path, model, opt, step, state)
+    save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
     wall = time.time() - t_start
-    log = {"step": step, "total_steps": total_steps, "images_seen": step * args.batch_size, "wall_s_this_run": wall, "finished": step >= total_steps}
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    log = {"step": step, "total_steps": total_steps, "images_seen": step * args.batch_size, "wall_s_this_run": wall, "finished": step >= total_steps,
+           "batch_size": args.batch_size, "device": where, "init_images": init_images}
     with open(out / "train_runs.jsonl", "a") as f:
         f.write(json.dumps(log) + "\n")
     print(f"done: {log}", flush=True)
