@@ -12,6 +12,7 @@ const CAMERA_CONSTRAINTS = {
 };
 const PRESET_FALLBACK = { name: "dog", plural: "dogs" };
 const HISTORY_SIZE = 50;
+const SW_CONTROL_WAIT_MS = 2000; // first visit: how long the boot waits for the service worker to take control
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -72,8 +73,8 @@ async function main() {
     return;
   }
   wireControls();
-  registerServiceWorker();
   startCamera(); // in parallel with loading; it reports its own problems
+  await registerServiceWorker();
   try {
     setStatus("Loading…");
     app.vlm = await TinyVLM.load({ onProgress: showProgress });
@@ -89,7 +90,8 @@ async function main() {
   ui.modelName.textContent = `model ${info.model.dir} · NumPy ${info.numpy.source === "local" ? "from this site" : "from the Pyodide CDN"}`;
   loadLabels(info.model.labels);
   setStatus(`Ready (loaded in ${(info.timings.boot_ms / 1000).toFixed(1)} s).`);
-  navigator.serviceWorker?.ready.then((reg) => reg.active?.postMessage({ type: "precache" }));
+  // The service worker stores what is missing and checks for a new version (sw.js).
+  navigator.serviceWorker?.ready.then((reg) => reg.active?.postMessage({ type: "update" }));
   updateButtons();
   resolveReady(app.vlm);
 }
@@ -106,10 +108,28 @@ function browserProblem() {
   return null;
 }
 
-function registerServiceWorker() {
-  // Offline use after the first load (sw.js). Optional: the app works without it.
+async function registerServiceWorker() {
+  // Offline use and fast reloads (sw.js). Optional: the app works without it. On the first
+  // visit, wait (briefly) until it controls the page, so that the worker's downloads go
+  // through it and are stored as they arrive instead of being fetched a second time.
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
-  navigator.serviceWorker.register("sw.js").catch((err) => console.warn("tiny-vlm: no offline cache:", err.message));
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data?.type === "updated") {
+      window.tinyVLM.updateReady = true;
+      if (!app.running) setStatus("A new version was downloaded: reload the page to use it.");
+    }
+  });
+  try {
+    await navigator.serviceWorker.register("sw.js");
+  } catch (err) {
+    console.warn("tiny-vlm: no offline cache:", err.message);
+    return;
+  }
+  if (navigator.serviceWorker.controller) return;
+  await new Promise((resolve) => {
+    navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true });
+    setTimeout(resolve, SW_CONTROL_WAIT_MS);
+  });
 }
 
 // --- loading ----------------------------------------------------------------------

@@ -1,47 +1,80 @@
-// Offline support. Network first, the cache when the network fails: online the freshest
-// files always win, offline the last good copy is served. Every same-origin GET that
-// succeeds is stored; after the app has loaded, the page sends `precache` and the files of
-// manifest.json not stored yet (fetched before this worker took control) are added, mostly
+// Offline use and fast reloads. Cache first: once a file of the site is stored, it is served
+// from the cache, so a reload reads nothing from the network (and V8 can reuse its
+// compiled WebAssembly). Updates happen in the background: after the app is ready the page
+// sends `update`; this worker then fetches manifest.json from the network and, when it
+// differs from the stored one, downloads the files whose sha256 changed into a staging
+// cache, then moves them and the new manifest into the live cache together and tells the
+// page (`updated`), which offers a reload. Files missing from the cache (those fetched
+// before this worker took control on the first visit) are filled in the same way, mostly
 // as 304 revalidations of the HTTP cache. Cross-origin requests (the NumPy CDN fallback)
 // are left to the browser.
 
-const CACHE = "tiny-vlm-v1";
+const CACHE = "tiny-vlm-v2";
+const STAGING = "tiny-vlm-v2-staging";
 
 self.addEventListener("install", () => self.skipWaiting());
-self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+self.addEventListener("activate", (event) => event.waitUntil(activate()));
+
+async function activate() {
+  for (const name of await caches.keys()) {
+    if (name.startsWith("tiny-vlm-") && !name.startsWith(CACHE)) await caches.delete(name); // keeps the worker's snapshot cache
+  }
+  await self.clients.claim();
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
-  event.respondWith(networkFirst(event, request));
+  event.respondWith(cacheFirst(event, request));
 });
 
 self.addEventListener("message", (event) => {
-  if (event.data?.type === "precache") event.waitUntil(precache());
+  if (event.data?.type === "update" || event.data?.type === "precache") event.waitUntil(update(event.source));
 });
 
-async function networkFirst(event, request) {
+async function cacheFirst(event, request) {
   const cache = await caches.open(CACHE);
-  try {
-    const response = await fetch(request);
-    if (response.status === 200) event.waitUntil(cache.put(request, response.clone()));
-    return response;
-  } catch (err) {
-    const cached = await cache.match(request, { ignoreSearch: true });
-    if (cached) return cached;
-    throw err;
-  }
+  const cached = await cache.match(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.status === 200 && response.type === "basic") event.waitUntil(cache.put(request, response.clone()));
+  return response;
 }
 
-async function precache() {
-  const cache = await caches.open(CACHE);
-  const manifestUrl = new URL("manifest.json", self.registration.scope).href;
-  const response = await fetch(manifestUrl);
+let updating = null;
+function update(client) {
+  updating ??= doUpdate(client).finally(() => (updating = null));
+  return updating;
+}
+
+async function doUpdate(client) {
+  const scope = self.registration.scope;
+  const url = (path) => new URL(path, scope).href;
+  const response = await fetch(url("manifest.json"), { cache: "no-cache" });
   if (!response.ok) return;
-  await cache.put(manifestUrl, response.clone());
-  const manifest = await response.json();
-  const urls = ["./", ...Object.keys(manifest.files)].map((p) => new URL(p, self.registration.scope).href);
-  for (const url of urls) {
-    if (!(await cache.match(url))) await cache.add(url);
+  const text = await response.clone().text();
+  const manifest = JSON.parse(text);
+  const cache = await caches.open(CACHE);
+  const storedResponse = await cache.match(url("manifest.json"));
+  const stored = storedResponse ? await storedResponse.json() : null;
+  const changed = stored !== null && JSON.stringify(stored) !== JSON.stringify(manifest);
+  const wanted = [];
+  for (const [path, entry] of Object.entries(manifest.files)) {
+    const same = stored?.files?.[path]?.sha256 === entry.sha256;
+    if (!same || !(await cache.match(url(path)))) wanted.push(path);
   }
+  if (manifest.files["index.html"] && (changed || !(await cache.match(url("./"))))) wanted.push("./");
+  if (wanted.length === 0 && !changed && storedResponse) return;
+  // Stage everything first: a reload during the download still sees one consistent version.
+  await caches.delete(STAGING);
+  const staging = await caches.open(STAGING);
+  for (const path of wanted) {
+    const fresh = await fetch(url(path), { cache: "no-cache" });
+    if (!fresh.ok) throw new Error(`update: GET ${path}: HTTP ${fresh.status}`);
+    await staging.put(url(path), fresh);
+  }
+  for (const request of await staging.keys()) await cache.put(request, await staging.match(request));
+  await cache.put(url("manifest.json"), new Response(text, { headers: response.headers }));
+  await caches.delete(STAGING);
+  if (changed) client?.postMessage({ type: "updated" });
 }

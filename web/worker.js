@@ -1,6 +1,8 @@
 // tiny-vlm worker (module worker): owns Pyodide, never touches the DOM.
 //
 // Boot: manifest -> Pyodide core -> tiny_vlm wheel -> NumPy -> (WASM kernels) -> model.
+// The wheel and the model files are fetched (and verified) while Pyodide starts; their
+// progress is reported when their stage comes.
 // Then it serves the protocol of protocol.js: one generation at a time, decoded step by
 // step from JS with a yield to the event loop between steps, so a `stop` message is seen
 // between two tokens (no SharedArrayBuffer needed: WebKit has none).
@@ -17,6 +19,7 @@ const CDN_INDEX = `https://cdn.jsdelivr.net/pyodide/v${PYODIDE_VERSION}/full/`;
 const BOOT_TIMEOUT_MS = 180_000;
 const MODEL_DIR = "/model";
 const PROGRESS_INTERVAL_MS = 50;
+const SNAPSHOT_CACHE = "tiny-vlm-v2-pyodide-snapshot"; // sw.js keeps caches named tiny-vlm-v2*
 
 const state = {
   phase: "idle", // idle -> booting -> ready | failed
@@ -28,6 +31,8 @@ const state = {
 const BRIDGE_FUNCTIONS = ["load_model", "model_info", "start", "prefill", "step", "is_done", "stop", "finish_reason", "stats_json"];
 
 const post = (msg, transfer) => self.postMessage(msg, transfer ?? []);
+// Our own fetches bypass the byte counter that withFetchProgress puts on self.fetch for Pyodide's.
+const nativeFetch = self.fetch.bind(self);
 
 self.onmessage = (event) => {
   const msg = event.data;
@@ -72,36 +77,62 @@ async function boot(urls) {
   const siteBase = new URL(".", urls.manifest);
   reportProgress(P.Stage.MANIFEST, 1, 1, true);
 
-  // 2. Pyodide core. Its own fetches are counted for the progress bar.
+  // The wheel and the model: fetched now, in parallel with Pyodide's start, used below.
+  const wheelJob = startFetch(siteBase, manifest, manifest.wheel);
+  const modelJobs = manifest.model.files.map((path) => startFetch(siteBase, manifest, path));
+
+  // 2. Pyodide core. Its own fetches are counted for the progress bar. After the first
+  //    visit it starts from a memory snapshot of an interpreter that has just booted (about
+  //    10x faster than running Python's start-up again); see openSnapshotStore.
   t = performance.now();
   const { loadPyodide } = await import(new URL("pyodide.mjs", urls.pyodideIndex).href);
   const coreBytes = sumBytes(manifest, manifest.pyodide.core);
   const numpyLocal = manifest.numpy.source === "local";
-  const wasmMemory = manifest.kernels ? captureExportedMemory() : null;
-  let pyodide;
-  try {
-    pyodide = await withFetchProgress(P.Stage.PYODIDE, coreBytes, () =>
-      withTimeout(
-        loadPyodide({
-          indexURL: urls.pyodideIndex,
-          // NumPy is resolved through pyodide-lock.json (its sha256 is checked by Pyodide)
-          // relative to this base: the site itself, or the official CDN for this version.
-          packageBaseUrl: numpyLocal ? urls.pyodideIndex : (urls.numpyCdn ?? CDN_INDEX),
-          checkAPIVersion: true,
-        }),
-        BOOT_TIMEOUT_MS,
-        `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (is .wasm served as application/wasm?)`,
-      ),
-    );
-  } finally {
-    wasmMemory?.restore();
+  const snapshots = urls.snapshot === false ? null : await openSnapshotStore(siteBase, manifest);
+  const startPyodide = async (extra) => {
+    const capture = manifest.kernels ? captureExportedMemory() : null;
+    try {
+      const instance = await withFetchProgress(P.Stage.PYODIDE, coreBytes, () =>
+        withTimeout(
+          loadPyodide({
+            indexURL: urls.pyodideIndex,
+            // NumPy is resolved through pyodide-lock.json (its sha256 is checked by Pyodide)
+            // relative to this base: the site itself, or the official CDN for this version.
+            packageBaseUrl: numpyLocal ? urls.pyodideIndex : (urls.numpyCdn ?? CDN_INDEX),
+            checkAPIVersion: true,
+            ...extra,
+          }),
+          BOOT_TIMEOUT_MS,
+          `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (is .wasm served as application/wasm?)`,
+        ),
+      );
+      return { pyodide: instance, memory: capture?.memory };
+    } finally {
+      capture?.restore();
+    }
+  };
+  let started = null;
+  let snapshot = snapshots ? "made" : "off";
+  const saved = await snapshots?.read();
+  if (saved) {
+    try {
+      started = await startPyodide({ _loadSnapshot: saved });
+      snapshot = "restored";
+    } catch (err) {
+      snapshot = `failed to restore (${errorMessage(err)}); made a new one`;
+      await snapshots.remove();
+    }
   }
+  started ??= await startPyodide(snapshots ? { _makeSnapshot: true } : {});
+  const pyodide = started.pyodide;
+  const wasmMemory = { memory: started.memory };
+  if (snapshots && snapshot !== "restored") snapshots.write(pyodide.makeMemorySnapshot()); // before anything else runs
   mark("pyodide_ms", t);
 
   // 3. The tiny_vlm wheel: fetched, checked against the manifest, unpacked into
   //    site-packages (imported only after NumPy is in).
   t = performance.now();
-  const wheel = await fetchVerified(siteBase, manifest, manifest.wheel, P.Stage.WHEEL);
+  const wheel = await wheelJob.finish((n, force) => reportProgress(P.Stage.WHEEL, n, manifest.files[manifest.wheel].bytes, force));
   pyodide.unpackArchive(wheel, "wheel");
   mark("wheel_ms", t);
 
@@ -121,12 +152,14 @@ async function boot(urls) {
   }
   mark("numpy_ms", t);
 
-  const bridgeModule = pyodide.pyimport("tiny_vlm.bridge");
+  t = performance.now();
+  const bridgeModule = pyodide.pyimport("tiny_vlm.bridge"); // imports numpy and the runtime
   const py = {};
   // Attribute proxies are borrowed from the module proxy: copy them so they outlive it.
   for (const name of BRIDGE_FUNCTIONS) py[name] = bridgeModule[name].copy();
   bridgeModule.destroy();
   state.py = py;
+  mark("import_ms", t);
 
   // 5. Optional WASM SIMD GEMM kernels.
   t = performance.now();
@@ -137,15 +170,14 @@ async function boot(urls) {
   t = performance.now();
   const modelFiles = manifest.model.files;
   const modelTotal = sumBytes(manifest, modelFiles);
-  let modelDone = 0;
+  const modelLoaded = () => modelJobs.reduce((sum, job) => sum + job.loaded, 0);
   pyodide.FS.mkdirTree(MODEL_DIR);
-  for (const path of modelFiles) {
-    const bytes = await fetchVerified(siteBase, manifest, path, P.Stage.MODEL, (n, force) => reportProgress(P.Stage.MODEL, modelDone + n, modelTotal, force));
-    modelDone += bytes.byteLength;
+  for (const [i, path] of modelFiles.entries()) {
+    const bytes = await modelJobs[i].finish((n, force) => reportProgress(P.Stage.MODEL, modelLoaded(), modelTotal, force));
     pyodide.FS.writeFile(`${MODEL_DIR}/${path.split("/").pop()}`, bytes);
   }
-  reportProgress(P.Stage.MODEL, modelDone, modelTotal, true);
-  mark("model_fetch_ms", t);
+  reportProgress(P.Stage.MODEL, modelTotal, modelTotal, true);
+  mark("model_fetch_ms", t); // what was left of the download once Pyodide and NumPy were up
 
   t = performance.now();
   reportProgress(P.Stage.LOAD_MODEL, 0, 0, true);
@@ -162,6 +194,7 @@ async function boot(urls) {
     model: { ...modelInfo, dir: manifest.model.name, labels: manifest.model.files.includes("model/labels.json") ? "model/labels.json" : null },
     kernels: kernels ? kernels.path : null,
     crossOriginIsolated: self.crossOriginIsolated === true,
+    snapshot,
     timings,
   };
 }
@@ -183,6 +216,36 @@ async function loadKernels(memory, siteBase, manifest) {
     return { path, exports: instance.exports };
   }
   throw new Error("none of the WASM SIMD kernel modules validates in this browser");
+}
+
+// Pyodide memory snapshots (Pyodide's private `_makeSnapshot` / `_loadSnapshot` options of
+// loadPyodide, present in 314.0.4): the WebAssembly heap of an interpreter that has just
+// started, before NumPy or any other shared library is loaded (a snapshot holds the heap
+// only, not the dynamically linked modules). Kept in Cache Storage under a key made of the
+// Pyodide core's sha256, so a site with another Pyodide never restores an old one; Pyodide
+// itself also refuses a snapshot of another build. A failed restore deletes the snapshot
+// and boots normally. null where Cache Storage is unavailable (insecure context).
+async function openSnapshotStore(siteBase, manifest) {
+  if (typeof caches === "undefined") return null;
+  const wasm = manifest.files["pyodide/pyodide.asm.wasm"];
+  if (!wasm) return null;
+  const key = new URL(`pyodide-snapshot/${wasm.sha256}.bin`, siteBase).href;
+  let cache;
+  try {
+    cache = await caches.open(SNAPSHOT_CACHE);
+  } catch {
+    return null;
+  }
+  return {
+    async read() {
+      const hit = await cache.match(key).catch(() => null);
+      return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+    },
+    write(bytes) {
+      cache.put(key, new Response(bytes)).catch((err) => console.warn("tiny-vlm: snapshot not stored:", err.message));
+    },
+    remove: () => cache.delete(key).catch(() => false),
+  };
 }
 
 // Pyodide does not expose its WebAssembly.Memory; its main module exports it. Watch the
@@ -271,7 +334,7 @@ function yieldToEventLoop() {
 // --- fetching ---------------------------------------------------------------------
 
 async function fetchJson(url) {
-  const resp = await fetch(url, { cache: "no-cache" });
+  const resp = await nativeFetch(url, { cache: "no-cache" });
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
   return resp.json();
 }
@@ -281,7 +344,7 @@ async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
   const entry = manifest.files[path];
   if (!entry) throw new Error(`manifest has no entry for ${path}`);
   const url = new URL(path, siteBase).href;
-  const resp = await fetch(url);
+  const resp = await nativeFetch(url);
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
   const report = onBytes ?? ((n, force) => reportProgress(stage, n, entry.bytes, force));
   const bytes = await readWithProgress(resp, report);
@@ -294,6 +357,26 @@ async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
     throw new Error(`${path}: sha256 ${digest} does not match the manifest (${entry.sha256})`);
   }
   return bytes;
+}
+
+/**
+ * Start fetchVerified(path) now; `job.finish(onBytes)` later reports the bytes so far, then
+ * each new chunk, through onBytes, and resolves to the verified bytes. An error surfaces at
+ * finish(), not as an unhandled rejection.
+ */
+function startFetch(siteBase, manifest, path) {
+  const job = { loaded: 0, report: null };
+  const promise = fetchVerified(siteBase, manifest, path, null, (n, force) => {
+    job.loaded = n;
+    job.report?.(n, force);
+  });
+  promise.catch(() => {});
+  job.finish = (onBytes) => {
+    job.report = onBytes;
+    onBytes(job.loaded, true);
+    return promise;
+  };
+  return job;
 }
 
 async function readWithProgress(resp, onBytes) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -82,6 +83,44 @@ def start_server(path: Path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, f"http://127.0.0.1:{server.server_port}/"
+
+
+class CountingServer:
+    """serve.py's server for `root` on a free port, counting the body bytes it sends per path
+    (a 304 counts 0), so a test can tell what came over the network."""
+
+    def __init__(self, root: Path):
+        self.server = serve.make_server(root, "127.0.0.1", 0, quiet=True)
+        handler = self.server.RequestHandlerClass  # functools.partial(SiteHandler, directory=...)
+        counter = self
+        self.sent: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+        class Counting(handler.func):
+            def copyfile(self, source, outputfile):  # the body of a 200 response
+                data = source.read()
+                with counter.lock:
+                    counter.sent[self.path] = counter.sent.get(self.path, 0) + len(data)
+                outputfile.write(data)
+
+            def send_response(self, code, message=None):
+                if code == 304:
+                    with counter.lock:
+                        counter.sent.setdefault(self.path, 0)
+                super().send_response(code, message)
+
+        self.server.RequestHandlerClass = functools.partial(Counting, *handler.args, **handler.keywords)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+
+    def take(self) -> dict[str, int]:
+        """Bytes sent per path since the last take()."""
+        with self.lock:
+            sent, self.sent = self.sent, {}
+        return sent
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
 
 
 def needs_numpy(site: Site) -> None:

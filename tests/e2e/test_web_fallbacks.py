@@ -82,7 +82,7 @@ def test_offline_after_first_load(site, open_app):
     n_files = len(site.manifest["files"])
     cached = app.page.evaluate(f"""(async () => {{
         for (let i = 0; i < 600; i++) {{
-            const cache = await caches.open("tiny-vlm-v1");
+            const cache = await caches.open("tiny-vlm-v2");
             const n = (await cache.keys()).length;
             if (navigator.serviceWorker.controller && n >= {n_files}) return n;
             await new Promise(r => setTimeout(r, 100));
