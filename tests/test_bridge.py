@@ -95,3 +95,30 @@ def test_bad_params_are_named(params, message):
 def test_empty_prompt_is_refused(model):
     with pytest.raises(bridge.BridgeError, match="prompt must be a non-empty string"):
         bridge.start(model, rgba(2, 2), 2, 2, "  ", "{}")
+
+
+def test_compiled_modules_pack_unchecked_hash_bytecode_of_imported_modules(tmp_path, monkeypatch):
+    """The pack's header lists .pyc paths next to the imported sources, with sizes that add up
+    to the payload; each file is unchecked-hash bytecode (flags 0b01) that Python can load."""
+    import importlib.util
+    import marshal
+    import struct as st
+
+    src = tmp_path / "pkgdir" / "packed_demo.py"
+    src.parent.mkdir()
+    src.write_text("VALUE = 6 * 7\n")
+    monkeypatch.syspath_prepend(str(src.parent))
+    import packed_demo  # noqa: F401
+
+    pack = bridge.compiled_modules(marker="pkgdir")
+    (n,) = st.unpack_from("<I", pack)
+    header = json.loads(pack[4:4 + n])
+    assert [p for p, _ in header] == [importlib.util.cache_from_source(str(src))]
+    body = pack[4 + n:]
+    assert len(body) == sum(size for _, size in header)
+    pyc = body
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert st.unpack_from("<I", pyc, 4)[0] == 0b01  # hash-based, not checked against the source
+    namespace = {}
+    exec(marshal.loads(pyc[16:]), namespace)
+    assert namespace["VALUE"] == 42

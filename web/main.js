@@ -119,12 +119,12 @@ async function registerServiceWorker() {
       if (!app.running) setStatus("A new version was downloaded: reload the page to use it.");
     }
   });
-  try {
-    await navigator.serviceWorker.register("sw.js");
-  } catch (err) {
-    console.warn("tiny-vlm: no offline cache:", err.message);
-    return;
-  }
+  const registered = navigator.serviceWorker.register("sw.js").then(
+    () => true,
+    (err) => (console.warn("tiny-vlm: no offline cache:", err.message), false),
+  );
+  if (navigator.serviceWorker.controller) return; // a later visit: boot at once
+  if (!(await registered)) return;
   if (navigator.serviceWorker.controller) return;
   await new Promise((resolve) => {
     navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true });

@@ -20,15 +20,21 @@ const BOOT_TIMEOUT_MS = 180_000;
 const MODEL_DIR = "/model";
 const PROGRESS_INTERVAL_MS = 50;
 const SNAPSHOT_CACHE = "tiny-vlm-v2-pyodide-snapshot"; // sw.js keeps caches named tiny-vlm-v2*
+const BYTECODE_DELAY_MS = 1000;
+// Modules that pyodide.loadPackage and `import tiny_vlm.bridge` import after start-up (listed
+// by diffing sys.modules in Pyodide 314.0.4); all pure Python or built into the core.
+const SNAPSHOT_IMPORTS = ["encodings.cp437", "tarfile", "email", "importlib.metadata", "datetime", "numbers", "pickle",
+  "sysconfig", "ctypes", "platform", "unicodedata", "py_compile", "zipfile", "shutil", "pathlib", "json", "struct", "dataclasses"];
 
 const state = {
   phase: "idle", // idle -> booting -> ready | failed
   py: null, // bridge functions (PyProxy each), see BRIDGE_FUNCTIONS
   model: null, // PyProxy of the loaded FastVLM
   current: null, // {id, stopRequested} of the running generation
+  bytecodeStore: null, // where to store compiled bytecode once ready (first boot only)
 };
 
-const BRIDGE_FUNCTIONS = ["load_model", "model_info", "start", "prefill", "step", "is_done", "stop", "finish_reason", "stats_json"];
+const BRIDGE_FUNCTIONS = ["load_model", "model_info", "start", "prefill", "step", "is_done", "stop", "finish_reason", "stats_json", "compiled_modules"];
 
 const post = (msg, transfer) => self.postMessage(msg, transfer ?? []);
 // Our own fetches bypass the byte counter that withFetchProgress puts on self.fetch for Pyodide's.
@@ -59,6 +65,7 @@ async function onInit(msg) {
     const info = await boot(msg.urls);
     state.phase = "ready";
     post(P.ready(info));
+    if (state.bytecodeStore) setTimeout(storeBytecode, BYTECODE_DELAY_MS);
   } catch (err) {
     state.phase = "failed";
     post(P.error(null, P.ErrorCode.BOOT, errorMessage(err)));
@@ -89,6 +96,8 @@ async function boot(urls) {
   const coreBytes = sumBytes(manifest, manifest.pyodide.core);
   const numpyLocal = manifest.numpy.source === "local";
   const snapshots = urls.snapshot === false ? null : await openSnapshotStore(siteBase, manifest);
+  const bytecodeStore = urls.snapshot === false ? null : await openBytecodeStore(siteBase, manifest);
+  const bytecodeRead = bytecodeStore?.read() ?? Promise.resolve(null);
   const startPyodide = async (extra) => {
     const capture = manifest.kernels ? captureExportedMemory() : null;
     try {
@@ -126,7 +135,12 @@ async function boot(urls) {
   started ??= await startPyodide(snapshots ? { _makeSnapshot: true } : {});
   const pyodide = started.pyodide;
   const wasmMemory = { memory: started.memory };
-  if (snapshots && snapshot !== "restored") snapshots.write(pyodide.makeMemorySnapshot()); // before anything else runs
+  if (snapshots && snapshot !== "restored") {
+    // Pure-Python standard modules that loading NumPy and importing the runtime need anyway go
+    // into the snapshot too; then the snapshot is taken, before any shared library is loaded.
+    pyodide.runPython(`for _name in ${JSON.stringify(SNAPSHOT_IMPORTS)}:\n    __import__(_name)\ndel _name`);
+    snapshots.write(pyodide.makeMemorySnapshot());
+  }
   mark("pyodide_ms", t);
 
   // 3. The tiny_vlm wheel: fetched, checked against the manifest, unpacked into
@@ -152,13 +166,33 @@ async function boot(urls) {
   }
   mark("numpy_ms", t);
 
+  // Bytecode compiled on an earlier visit: NumPy and tiny_vlm then import without compiling.
   t = performance.now();
-  const bridgeModule = pyodide.pyimport("tiny_vlm.bridge"); // imports numpy and the runtime
+  let bytecode = bytecodeStore ? "none yet" : "off";
+  const pack = await bytecodeRead;
+  if (pack) {
+    try {
+      bytecode = `${installBytecode(pyodide, pack)} modules`;
+    } catch (err) {
+      bytecode = `bad pack (${err.message})`;
+      await bytecodeStore.remove();
+    }
+  }
+  let bridgeModule;
+  try {
+    bridgeModule = pyodide.pyimport("tiny_vlm.bridge"); // imports numpy and the runtime
+  } catch (err) {
+    // A C extension cannot be imported twice in one process, so there is no retry here: drop
+    // the stored bytecode and let the next load compile from source.
+    if (pack) await bytecodeStore.remove();
+    throw new Error(`${errorMessage(err)}${pack ? " (the stored bytecode was removed: reload the page)" : ""}`);
+  }
   const py = {};
   // Attribute proxies are borrowed from the module proxy: copy them so they outlive it.
   for (const name of BRIDGE_FUNCTIONS) py[name] = bridgeModule[name].copy();
   bridgeModule.destroy();
   state.py = py;
+  if (bytecodeStore && !bytecode.endsWith(" modules")) state.bytecodeStore = bytecodeStore; // stored after ready
   mark("import_ms", t);
 
   // 5. Optional WASM SIMD GEMM kernels.
@@ -195,6 +229,7 @@ async function boot(urls) {
     kernels: kernels ? kernels.path : null,
     crossOriginIsolated: self.crossOriginIsolated === true,
     snapshot,
+    bytecode,
     timings,
   };
 }
@@ -226,10 +261,23 @@ async function loadKernels(memory, siteBase, manifest) {
 // itself also refuses a snapshot of another build. A failed restore deletes the snapshot
 // and boots normally. null where Cache Storage is unavailable (insecure context).
 async function openSnapshotStore(siteBase, manifest) {
-  if (typeof caches === "undefined") return null;
   const wasm = manifest.files["pyodide/pyodide.asm.wasm"];
-  if (!wasm) return null;
-  const key = new URL(`pyodide-snapshot/${wasm.sha256}.bin`, siteBase).href;
+  return wasm ? openBootCache(new URL(`pyodide-snapshot/${wasm.sha256}.bin`, siteBase).href) : null;
+}
+
+// Compiled bytecode of NumPy and tiny_vlm (bridge.compiled_modules), keyed by everything its
+// sources come from: the Pyodide core, the NumPy wheel and the tiny_vlm wheel.
+async function openBytecodeStore(siteBase, manifest) {
+  const wasm = manifest.files["pyodide/pyodide.asm.wasm"];
+  const wheel = manifest.files[manifest.wheel];
+  if (!wasm || !wheel || !manifest.numpy.sha256) return null;
+  const id = [wasm.sha256, manifest.numpy.sha256, wheel.sha256].map((h) => h.slice(0, 16)).join("-");
+  return openBootCache(new URL(`pyodide-bytecode/${id}.bin`, siteBase).href);
+}
+
+/** One entry of the worker's Cache Storage: read() -> Uint8Array | null, write(bytes), remove(). */
+async function openBootCache(key) {
+  if (typeof caches === "undefined") return null;
   let cache;
   try {
     cache = await caches.open(SNAPSHOT_CACHE);
@@ -242,10 +290,25 @@ async function openSnapshotStore(siteBase, manifest) {
       return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
     },
     write(bytes) {
-      cache.put(key, new Response(bytes)).catch((err) => console.warn("tiny-vlm: snapshot not stored:", err.message));
+      cache.put(key, new Response(bytes)).catch((err) => console.warn(`tiny-vlm: ${key} not stored:`, err.message));
     },
     remove: () => cache.delete(key).catch(() => false),
   };
+}
+
+/** Write the .pyc files of a bridge.compiled_modules() pack into Pyodide's file system. */
+function installBytecode(pyodide, pack) {
+  const view = new DataView(pack.buffer, pack.byteOffset, pack.byteLength);
+  const headerLength = view.getUint32(0, true);
+  const entries = JSON.parse(new TextDecoder().decode(pack.subarray(4, 4 + headerLength)));
+  let at = 4 + headerLength;
+  for (const [path, size] of entries) {
+    if (!path.includes("/site-packages/") || !path.endsWith(".pyc") || at + size > pack.byteLength) throw new Error(`bad bytecode entry ${path}`);
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, pack.subarray(at, at + size));
+    at += size;
+  }
+  return entries.length;
 }
 
 // Pyodide does not expose its WebAssembly.Memory; its main module exports it. Watch the
@@ -262,6 +325,22 @@ function captureExportedMemory() {
   WebAssembly.instantiateStreaming = (...args) => original.instantiateStreaming.apply(WebAssembly, args).then(grab);
   capture.restore = () => Object.assign(WebAssembly, original);
   return capture;
+}
+
+// After the first boot: compile the imported modules to bytecode for the next boot (about
+// 0.3 s of work, so it waits until the worker is idle rather than delay an answer).
+function storeBytecode() {
+  if (state.current) return setTimeout(storeBytecode, BYTECODE_DELAY_MS);
+  const store = state.bytecodeStore;
+  state.bytecodeStore = null;
+  try {
+    const result = state.py.compiled_modules();
+    const bytes = result instanceof Uint8Array ? result : result.toJs();
+    result.destroy?.();
+    store.write(bytes);
+  } catch (err) {
+    console.warn("tiny-vlm: bytecode not stored:", errorMessage(err));
+  }
 }
 
 // --- generation -------------------------------------------------------------------

@@ -11,6 +11,7 @@ session object per request (a PyProxy the worker destroys when the request ends)
     while not is_done(s):
         text = step(s)                                # the worker posts it as a `token`
     finish_reason(s), json.loads(stats_json(s))     # "eos" | "length" | "stopped"
+    pack = compiled_modules()                         # after boot, for the worker's cache
 
 Nothing here imports `js` or `pyodide`: a JS typed array arrives as a JsProxy and is read
 through its buffer protocol method `assign_to`, so the module also runs (and is tested)
@@ -19,8 +20,12 @@ in CPython with `bytes`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import py_compile
+import struct
+import sys
 
 import numpy as np
 
@@ -149,3 +154,31 @@ def _plain(value):
     if isinstance(value, (np.integer, int)):
         return int(value)
     return value
+
+
+def compiled_modules(marker: str = "site-packages") -> bytes:
+    """Bytecode of the imported modules whose files lie under `marker` (NumPy and tiny_vlm),
+    as unchecked-hash .pyc files packed into one blob: u32 little-endian header length, a JSON
+    header [[pyc path, size], ...], then the files' bytes in that order.
+
+    Pyodide never writes bytecode (sys.dont_write_bytecode) and its file system is rebuilt on
+    every boot, so every boot compiled NumPy's 80-odd modules from source again. The worker
+    stores this pack (keyed by the sha256 of the wheels and of Pyodide) and writes the files
+    back before the next import. Unchecked-hash: the sources are unpacked anew on each boot,
+    so their mtimes never match; the cache key stands for the source instead."""
+    entries, blobs = [], []
+    for module in list(sys.modules.values()):
+        source = getattr(module, "__file__", None)
+        if not source or not source.endswith(".py") or marker not in source:
+            continue
+        target = importlib.util.cache_from_source(source)
+        try:
+            py_compile.compile(source, cfile=target, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            with open(target, "rb") as f:
+                data = f.read()
+        except (py_compile.PyCompileError, OSError):
+            continue
+        entries.append([target, len(data)])
+        blobs.append(data)
+    header = json.dumps(entries).encode()
+    return struct.pack("<I", len(header)) + header + b"".join(blobs)

@@ -17,12 +17,12 @@ CACHE = "tiny-vlm-v2"
 SNAPSHOT_CACHE = "tiny-vlm-v2-pyodide-snapshot"
 
 # Resolves once the service worker controls the page, holds every file of the manifest and
-# the manifest itself, and the worker has stored its Pyodide snapshot.
+# the manifest itself, and the worker has stored its Pyodide snapshot and the bytecode.
 STORED_JS = """async ([nFiles, cacheName, snapshotCache]) => {
     for (let i = 0; i < 600; i++) {
         const files = (await (await caches.open(cacheName)).keys()).length;
         const snapshots = (await (await caches.open(snapshotCache)).keys()).length;
-        if (navigator.serviceWorker.controller && files >= nFiles + 1 && snapshots === 1) return {files, snapshots};
+        if (navigator.serviceWorker.controller && files >= nFiles + 1 && snapshots === 2) return {files, snapshots};
         await new Promise(r => setTimeout(r, 100));
     }
     return null;
@@ -60,7 +60,7 @@ def test_reload_reads_nothing_from_the_network_and_restores_the_snapshot(site, s
     root, server = served
     app = open_app(server.url)
     first = boot(app)
-    assert first["snapshot"] == "made"
+    assert first["snapshot"] == "made" and first["bytecode"] == "none yet"
     answer_before = app.page.evaluate(ANSWER_JS)
     wait_stored(app, site)
     server.take()
@@ -68,6 +68,7 @@ def test_reload_reads_nothing_from_the_network_and_restores_the_snapshot(site, s
     app.page.reload()
     second = boot(app)
     assert second["snapshot"] == "restored"
+    assert int(second["bytecode"].split()[0]) > 50, second["bytecode"]  # NumPy's modules and tiny_vlm's
     assert second["timings"]["pyodide_ms"] < first["timings"]["pyodide_ms"]
     assert app.page.evaluate(ANSWER_JS) == answer_before  # NumPy, the kernels and the model work after a restore
     app.page.wait_for_timeout(1000)  # the background update check
@@ -76,7 +77,7 @@ def test_reload_reads_nothing_from_the_network_and_restores_the_snapshot(site, s
     assert app.errors == []
 
 
-def test_a_bad_snapshot_is_replaced(site, served, open_app):
+def test_a_bad_snapshot_or_bytecode_pack_is_replaced(site, served, open_app):
     root, server = served
     app = open_app(server.url)
     boot(app)
@@ -88,9 +89,12 @@ def test_a_bad_snapshot_is_replaced(site, served, open_app):
     app.page.reload()
     info = boot(app)
     assert info["snapshot"].startswith("failed to restore ("), info["snapshot"]
+    assert info["bytecode"].startswith("bad pack ("), info["bytecode"]
     assert app.page.evaluate(ANSWER_JS)
+    wait_stored(app, site)
     app.page.reload()
-    assert boot(app)["snapshot"] == "restored"  # the replacement works
+    info = boot(app)  # the replacements work
+    assert info["snapshot"] == "restored" and info["bytecode"].endswith(" modules"), info
 
 
 def test_a_new_version_is_downloaded_in_the_background(site, served, open_app):
