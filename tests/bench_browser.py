@@ -157,7 +157,7 @@ def open_engine(browser, url: str, engine: str):
             page.reload()
         info = _wait_ready(page, engine)
         boot[f"{load}_ms"] = (time.perf_counter() - t0) * 1000
-        page.wait_for_timeout(500)  # late responses (e.g. a service worker's cache fill) still count
+        page.wait_for_timeout(2500)  # late responses still count; the worker stores its bytecode 1 s after ready
         boot[f"{load}_transferred_mb"] = transferred[0] / 2 ** 20
     if errors:
         raise RuntimeError(f"{engine}: {errors}")

@@ -65,6 +65,7 @@ async function onInit(msg) {
     const info = await boot(msg.urls);
     state.phase = "ready";
     post(P.ready(info));
+    setTimeout(warmUp, 0);
     if (state.bytecodeStore) setTimeout(storeBytecode, BYTECODE_DELAY_MS);
   } catch (err) {
     state.phase = "failed";
@@ -127,6 +128,9 @@ async function boot(urls) {
     try {
       started = await startPyodide({ _loadSnapshot: saved });
       snapshot = "restored";
+      // Pyodide keeps its options, so the snapshot (31 MB) would stay alive as long as the
+      // worker: detach its buffer (the copy made by the transfer is dropped at once).
+      structuredClone(saved.buffer, { transfer: [saved.buffer] });
     } catch (err) {
       snapshot = `failed to restore (${errorMessage(err)}); made a new one`;
       await snapshots.remove();
@@ -325,6 +329,24 @@ function captureExportedMemory() {
   WebAssembly.instantiateStreaming = (...args) => original.instantiateStreaming.apply(WebAssembly, args).then(grab);
   capture.restore = () => Object.assign(WebAssembly, original);
   return capture;
+}
+
+// One short answer on a blank frame right after ready, in a single task (a request that
+// arrives meanwhile waits for it, ~0.1 s): WebAssembly code runs on the baseline tier until V8
+// sees it hot, so the user's first answer used to take 2-3x longer than later ones.
+function warmUp() {
+  if (state.current || state.phase !== "ready") return;
+  let session = null;
+  try {
+    const side = 64;
+    session = state.py.start(state.model, new Uint8Array(side * side * 4).fill(128), side, side, "Describe this image.", '{"max_tokens": 3}');
+    state.py.prefill(session);
+    while (!state.py.is_done(session)) state.py.step(session);
+  } catch (err) {
+    console.warn("tiny-vlm: warm-up failed:", errorMessage(err));
+  } finally {
+    session?.destroy();
+  }
 }
 
 // After the first boot: compile the imported modules to bytecode for the next boot (about
