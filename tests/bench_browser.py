@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -52,7 +53,8 @@ from tiny_vlm import bench  # noqa: E402
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 NUMPY_WHEEL = "numpy-2.4.3-cp314-cp314-pyemscripten_2026_0_wasm32.whl"
-ENGINES = ("tiny-vlm-simd", "tiny-vlm-numpy", "onnxruntime-web")
+ENGINES = ("tiny-vlm-simd", "tiny-vlm-numpy", "onnxruntime-web", "onnxruntime-web-threads")
+ORT_THREADS = max(2, os.cpu_count() or 2)  # the threaded peer: one WASM thread per core (the page is cross-origin isolated)
 METRICS = ("preprocess_ms", "encode_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "answer_ms", "ttft_page_ms")
 EXTRA = ("boot_to_ready_ms", "reload_to_ready_ms", "first_load_mb", "reload_mb", "first_answer_ms", "memory_mb",
          "memory_after_soak_mb")
@@ -125,11 +127,12 @@ def build_sites(root: Path, model: Path, work: Path, ort_dist: Path) -> dict:
             "d_model": cfg.lm.d_model, "n_layers": cfg.lm.n_layers, "n_kv_heads": cfg.lm.n_kv_heads, "head_dim": cfg.lm.head_dim,
             "before": shared.before, "after": shared.after, "eos": sorted(shared.eos)}
     (ort_site / "meta.json").write_text(json.dumps(meta))
-    return {"tiny-vlm-simd": "simd/", "tiny-vlm-numpy": "numpy/", "onnxruntime-web": "ort/"}
+    return {"tiny-vlm-simd": "simd/", "tiny-vlm-numpy": "numpy/", "onnxruntime-web": "ort/",
+            "onnxruntime-web-threads": f"ort/?threads={ORT_THREADS}"}
 
 
 def _wait_ready(page, engine: str):
-    if engine == "onnxruntime-web":
+    if engine.startswith("onnxruntime-web"):
         return page.evaluate("async () => await window.ortBench.ready", None)
     return page.evaluate("async () => { const v = await window.tinyVLM.ready; return v.info; }", None)
 
@@ -174,7 +177,7 @@ def one_answer(page, engine: str, rgba: list, w: int, h: int, max_tokens: int) -
     # The answering page in front: Chromium deprioritises background pages' main threads, and
     # on a busy 2-core machine their worker messages (tokens) then arrive only at the end.
     page.bring_to_front()
-    if engine == "onnxruntime-web":
+    if engine.startswith("onnxruntime-web"):
         r = page.evaluate(ORT_ANSWER_JS, [rgba, w, h, max_tokens])
         return {**r, "ttft_page_ms": r["ttft_ms"]}  # the page is the engine's thread
     r = page.evaluate(TINY_ANSWER_JS, [rgba, w, h, bench.DEFAULT_PROMPT, max_tokens])
@@ -258,10 +261,12 @@ def measure(args, ort_dist: Path, work: Path) -> dict:
         summary[e]["memory_mb"] = memory[0]["total_mb"] if memory else None
         summary[e]["memory_after_soak_mb"] = memory[1]["total_mb"] if len(memory) > 1 else None
         summary[e]["tokens"] = s[-1]["tokens"]
-    ratios = {f"{t} / onnxruntime-web": {m: summary[t][m] / summary["onnxruntime-web"][m]
-                                          for m in METRICS + EXTRA
-                                          if summary["onnxruntime-web"][m] and summary[t][m] is not None}
-              for t in ("tiny-vlm-simd", "tiny-vlm-numpy")}
+        summary[e]["threads"] = (results[e].get("info") or {}).get("threads")
+    ratios = {f"{t} / {peer}": {m: summary[t][m] / summary[peer][m]
+                                for m in METRICS + EXTRA
+                                if summary[peer][m] and summary[t][m] is not None}
+              for t, peer in (("tiny-vlm-simd", "onnxruntime-web"), ("tiny-vlm-numpy", "onnxruntime-web"),
+                              ("tiny-vlm-simd", "onnxruntime-web-threads"))}
     return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "chromium": version,
             "machine": {"cpu": bench._cpu_model(), "logical_cpus": __import__("os").cpu_count()},
             "onnxruntime_web": json.loads((ort_dist.parent / "package.json").read_text())["version"],
@@ -297,14 +302,15 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     s = report["summary"]
-    print(f"Chromium {report['chromium']}, onnxruntime-web {report['onnxruntime_web']}, model {report['model']['note']}")
-    head = ["metric", *ENGINES, "simd / ort", "numpy / ort"]
+    print(f"Chromium {report['chromium']}, onnxruntime-web {report['onnxruntime_web']} (threaded peer: "
+          f"{s['onnxruntime-web-threads'].get('threads')} threads), model {report['model']['note']}")
+    head = ["metric", *ENGINES, "simd / ort", "numpy / ort", f"simd / ort {ORT_THREADS} threads"]
     rows = [head]
     for m in METRICS + EXTRA:
         if s["onnxruntime-web"].get(m) is None:
             continue
         rows.append([m] + [f"{s[e][m]:.1f}" if s[e][m] is not None else "-" for e in ENGINES] + [
-            f"{report['ratios'][f'{t} / onnxruntime-web'].get(m, float('nan')):.2f}" for t in ("tiny-vlm-simd", "tiny-vlm-numpy")])
+            f"{report['ratios'][key].get(m, float('nan')):.2f}" for key in report["ratios"]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for i, r in enumerate(rows):
         print("| " + " | ".join(c.ljust(wd) for c, wd in zip(r, widths)) + " |")

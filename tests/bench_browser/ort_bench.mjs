@@ -1,6 +1,7 @@
 // onnxruntime-web peer of tests/bench_browser.py: the same ONNX export as the CPython bench
 // (tiny_vlm.bench.export_onnx: encoder.onnx = vision tower + projector, decoder.onnx = one
-// decoder call with the KV cache as explicit tensors), WASM SIMD, one thread.
+// decoder call with the KV cache as explicit tensors), WASM SIMD, one thread (or ?threads=N
+// where the page is cross-origin isolated, which multi-threaded WASM needs).
 // The page does what the tiny-vlm worker does for one answer: centre crop + area resize +
 // normalise (JS), encode, prefill, greedy decode with argmax; token ids are not turned into
 // text (tiny-vlm's detokenizer is a dictionary lookup per token).
@@ -8,7 +9,9 @@
 //   window.ortBench.ready -> {load_ms}; window.ortBench.answer(rgba, width, height, maxTokens) -> timings
 import * as ort from "./ort/ort.wasm.min.mjs";
 
-ort.env.wasm.numThreads = 1;
+const wantThreads = Number(new URL(location.href).searchParams.get("threads") ?? 1);
+const threads = self.crossOriginIsolated ? wantThreads : 1;
+ort.env.wasm.numThreads = threads;
 ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
 
 async function fetchJSON(url) {
@@ -132,4 +135,4 @@ async function answer(rgba, width, height, maxTokens) {
   };
 }
 
-window.ortBench = { ready: state.then((s) => ({ load_ms: s.load_ms })), answer };
+window.ortBench = { ready: state.then((s) => ({ load_ms: s.load_ms, threads })), answer };
