@@ -83,6 +83,8 @@ async function main() {
     setStatus("Could not load the model.");
     showError(`Loading failed: ${err.message}`);
     rejectReady(err);
+    // A stored copy may be what failed: let the service worker compare it with the site.
+    navigator.serviceWorker?.ready.then((reg) => reg.active?.postMessage({ type: "update" }));
     return;
   }
   ui.progress.hidden = true;
@@ -120,12 +122,13 @@ async function registerServiceWorker() {
     }
   });
   const registered = navigator.serviceWorker.register("sw.js").then(
-    () => true,
-    (err) => (console.warn("tiny-vlm: no offline cache:", err.message), false),
+    (reg) => reg,
+    (err) => (console.warn("tiny-vlm: no offline cache:", err.message), null),
   );
   if (navigator.serviceWorker.controller) return; // a later visit: boot at once
-  if (!(await registered)) return;
-  if (navigator.serviceWorker.controller) return;
+  const reg = await registered;
+  if (!reg || navigator.serviceWorker.controller) return;
+  if (reg.active && !reg.installing && !reg.waiting) return; // a hard reload: this page stays uncontrolled
   await new Promise((resolve) => {
     navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true });
     setTimeout(resolve, SW_CONTROL_WAIT_MS);

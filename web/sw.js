@@ -34,11 +34,34 @@ self.addEventListener("message", (event) => {
 
 async function cacheFirst(event, request) {
   const cache = await caches.open(CACHE);
-  const cached = await cache.match(request);
+  const home = new URL("./", self.registration.scope).href;
+  // Any navigation (/?utm=..., /index.html) gets the stored page the updates keep fresh.
+  const cached = request.mode === "navigate" ? (await cache.match(home)) ?? (await cache.match(request)) : await cache.match(request);
   if (cached) return cached;
   const response = await fetch(request);
-  if (response.status === 200 && response.type === "basic") event.waitUntil(cache.put(request, response.clone()));
+  if (response.status === 200 && response.type === "basic") event.waitUntil(store(cache, request, response.clone()));
   return response;
+}
+
+// Store a file fetched from the network only if it is the version the stored manifest lists:
+// after a deploy, a file missing from the cache arrives in its new version, which must not sit
+// next to the old manifest (the next update check fetches both).
+async function store(cache, request, response) {
+  const scope = self.registration.scope;
+  const path = request.url.startsWith(scope) ? request.url.slice(scope.length) : null;
+  const manifestResponse = path && path !== "manifest.json" ? await cache.match(new URL("manifest.json", scope).href) : null;
+  const entry = manifestResponse ? (await manifestResponse.json()).files?.[path] : null;
+  if (!entry) return cache.put(request, response);
+  const body = await response.arrayBuffer();
+  if (body.byteLength === entry.bytes && (await sha256(body)) === entry.sha256) {
+    return cache.put(request, new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers }));
+  }
+  return update(null);
+}
+
+async function sha256(buffer) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", buffer));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 let updating = null;
@@ -71,7 +94,12 @@ async function doUpdate(client) {
   for (const path of wanted) {
     const fresh = await fetch(url(path), { cache: "no-cache" });
     if (!fresh.ok) throw new Error(`update: GET ${path}: HTTP ${fresh.status}`);
-    await staging.put(url(path), fresh);
+    const body = await fresh.arrayBuffer();
+    const entry = manifest.files[path];
+    if (entry && (body.byteLength !== entry.bytes || (await sha256(body)) !== entry.sha256)) {
+      throw new Error(`update: ${path} does not match the new manifest (a deploy in progress?); kept the old version`);
+    }
+    await staging.put(url(path), new Response(body, { status: fresh.status, statusText: fresh.statusText, headers: fresh.headers }));
   }
   for (const request of await staging.keys()) await cache.put(request, await staging.match(request));
   await cache.put(url("manifest.json"), new Response(text, { headers: response.headers }));

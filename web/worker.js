@@ -21,6 +21,7 @@ const MODEL_DIR = "/model";
 const PROGRESS_INTERVAL_MS = 50;
 const SNAPSHOT_CACHE = "tiny-vlm-v2-pyodide-snapshot"; // sw.js keeps caches named tiny-vlm-v2*
 const BYTECODE_DELAY_MS = 1000;
+const PYC_PATH = /^\/lib\/python3\.\d+\/site-packages\/([\w.-]+\/)*__pycache__\/[\w.-]+\.pyc$/;
 // Modules that pyodide.loadPackage and `import tiny_vlm.bridge` import after start-up (listed
 // by diffing sys.modules in Pyodide 314.0.4); all pure Python or built into the core.
 const SNAPSHOT_IMPORTS = ["encodings.cp437", "tarfile", "email", "importlib.metadata", "datetime", "numbers", "pickle",
@@ -98,7 +99,7 @@ async function boot(urls) {
   const numpyLocal = manifest.numpy.source === "local";
   const snapshots = urls.snapshot === false ? null : await openSnapshotStore(siteBase, manifest);
   const bytecodeStore = urls.snapshot === false ? null : await openBytecodeStore(siteBase, manifest);
-  const bytecodeRead = bytecodeStore?.read() ?? Promise.resolve(null);
+  const bytecodeRead = (bytecodeStore?.read() ?? Promise.resolve(null)).catch(() => null);
   const startPyodide = async (extra) => {
     const capture = manifest.kernels ? captureExportedMemory() : null;
     try {
@@ -293,8 +294,14 @@ async function openBootCache(key) {
       const hit = await cache.match(key).catch(() => null);
       return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
     },
-    write(bytes) {
-      cache.put(key, new Response(bytes)).catch((err) => console.warn(`tiny-vlm: ${key} not stored:`, err.message));
+    async write(bytes) {
+      try {
+        await cache.put(key, new Response(bytes));
+        const folder = key.slice(0, key.lastIndexOf("/") + 1); // older versions' entries of this kind go
+        for (const request of await cache.keys()) if (request.url.startsWith(folder) && request.url !== key) await cache.delete(request);
+      } catch (err) {
+        console.warn(`tiny-vlm: ${key} not stored:`, err.message);
+      }
     },
     remove: () => cache.delete(key).catch(() => false),
   };
@@ -305,9 +312,18 @@ function installBytecode(pyodide, pack) {
   const view = new DataView(pack.buffer, pack.byteOffset, pack.byteLength);
   const headerLength = view.getUint32(0, true);
   const entries = JSON.parse(new TextDecoder().decode(pack.subarray(4, 4 + headerLength)));
+  // Check every entry before writing any: only .pyc files in a __pycache__ folder under
+  // site-packages (never next to the standard library), sizes that add up to the pack.
+  let total = 4 + headerLength;
+  for (const [path, size] of entries) {
+    if (typeof path !== "string" || !PYC_PATH.test(path) || path.includes("/../") || !Number.isInteger(size) || size < 16) {
+      throw new Error(`bad bytecode entry ${JSON.stringify(path)}`);
+    }
+    total += size;
+  }
+  if (total !== pack.byteLength) throw new Error(`bytecode pack is ${pack.byteLength} bytes, its header says ${total}`);
   let at = 4 + headerLength;
   for (const [path, size] of entries) {
-    if (!path.includes("/site-packages/") || !path.endsWith(".pyc") || at + size > pack.byteLength) throw new Error(`bad bytecode entry ${path}`);
     pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
     pyodide.FS.writeFile(path, pack.subarray(at, at + size));
     at += size;

@@ -18,11 +18,14 @@ SNAPSHOT_CACHE = "tiny-vlm-v2-pyodide-snapshot"
 
 # Resolves once the service worker controls the page, holds every file of the manifest and
 # the manifest itself, and the worker has stored its Pyodide snapshot and the bytecode.
-STORED_JS = """async ([nFiles, cacheName, snapshotCache]) => {
+STORED_JS = """async ([paths, cacheName, snapshotCache]) => {
+    const urls = ["manifest.json", "./", ...paths].map((p) => new URL(p, location.href).href);
     for (let i = 0; i < 600; i++) {
-        const files = (await (await caches.open(cacheName)).keys()).length;
+        const cache = await caches.open(cacheName);
+        let missing = 0;
+        for (const url of urls) if (!(await cache.match(url))) missing++;
         const snapshots = (await (await caches.open(snapshotCache)).keys()).length;
-        if (navigator.serviceWorker.controller && files >= nFiles + 1 && snapshots === 2) return {files, snapshots};
+        if (navigator.serviceWorker.controller && missing === 0 && snapshots === 2) return {snapshots};
         await new Promise(r => setTimeout(r, 100));
     }
     return null;
@@ -51,8 +54,23 @@ def boot(app) -> dict:
     return app.page.evaluate("window.tinyVLM.client.info")
 
 
+def wait_for_request(server, path: str, timeout_s: float = 30.0) -> dict:
+    """Poll the server's counts until `path` was requested; return (and keep) everything sent."""
+    import time
+
+    seen: dict = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for key, n in server.take().items():
+            seen[key] = seen.get(key, 0) + n
+        if path in seen:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"{path} was not requested within {timeout_s} s (sent: {seen})")
+
+
 def wait_stored(app, site) -> None:
-    stored = app.page.evaluate(STORED_JS, [len(site.manifest["files"]), CACHE, SNAPSHOT_CACHE])
+    stored = app.page.evaluate(STORED_JS, [sorted(site.manifest["files"]), CACHE, SNAPSHOT_CACHE])
     assert stored is not None, "the service worker / snapshot caches were not filled within 60 s"
 
 
@@ -71,8 +89,10 @@ def test_reload_reads_nothing_from_the_network_and_restores_the_snapshot(site, s
     assert int(second["bytecode"].split()[0]) > 50, second["bytecode"]  # NumPy's modules and tiny_vlm's
     assert second["timings"]["pyodide_ms"] < first["timings"]["pyodide_ms"]
     assert app.page.evaluate(ANSWER_JS) == answer_before  # NumPy, the kernels and the model work after a restore
-    app.page.wait_for_timeout(1000)  # the background update check
-    sent = server.take()
+    sent = wait_for_request(server, "/manifest.json")  # the update check after ready: a 304
+    app.page.wait_for_timeout(300)
+    for key, n in server.take().items():
+        sent[key] = sent.get(key, 0) + n
     assert sum(sent.values()) == 0, f"bytes sent on reload: {sent}"
     assert app.errors == []
 
@@ -123,3 +143,28 @@ def test_a_new_version_is_downloaded_in_the_background(site, served, open_app):
     text = app.page.evaluate("async () => (await fetch('model/README.md')).text()")
     assert text.endswith("New version marker.\n")
     assert app.errors == []
+
+
+def test_an_update_whose_files_do_not_match_its_manifest_is_not_used(site, served, open_app):
+    """A half-finished deploy (the new manifest is up, a file is not): the stored version stays."""
+    root, server = served
+    app = open_app(server.url)
+    boot(app)
+    wait_stored(app, site)
+    card_before = (root / "model" / "README.md").read_text()
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files"]["model/README.md"] = {"bytes": 5, "sha256": hashlib.sha256(b"later").hexdigest()}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    server.take()
+
+    app.page.reload()
+    boot(app)
+    wait_for_request(server, "/model/README.md")  # the update fetched the file, found it wrong
+    app.page.wait_for_timeout(1000)
+    assert app.page.evaluate("window.tinyVLM.updateReady === true") is False
+    assert app.page.evaluate("async () => (await fetch('model/README.md')).text()") == card_before
+    stored = app.page.evaluate("""async (name) => {
+        const r = await (await caches.open(name)).match(new URL("manifest.json", location.href).href);
+        return (await r.json()).files["model/README.md"].bytes;
+    }""", CACHE)
+    assert stored == len(card_before.encode())
