@@ -54,6 +54,15 @@ def boot(app) -> dict:
     return app.page.evaluate("window.tinyVLM.client.info")
 
 
+def first_visit(site, served, open_app):
+    """Open the served copy once and wait until everything is stored -> (root, server, app)."""
+    root, server = served
+    app = open_app(server.url)
+    boot(app)
+    wait_stored(app, site)
+    return root, server, app
+
+
 def wait_for_request(server, path: str, timeout_s: float = 30.0) -> dict:
     """Poll the server's counts until `path` was requested; return (and keep) everything sent."""
     import time
@@ -98,10 +107,7 @@ def test_reload_reads_nothing_from_the_network_and_restores_the_snapshot(site, s
 
 
 def test_a_bad_snapshot_or_bytecode_pack_is_replaced(site, served, open_app):
-    root, server = served
-    app = open_app(server.url)
-    boot(app)
-    wait_stored(app, site)
+    root, server, app = first_visit(site, served, open_app)
     app.page.evaluate("""async (name) => {
         const cache = await caches.open(name);
         for (const key of await cache.keys()) await cache.put(key, new Response(new Uint8Array(4096)));
@@ -118,10 +124,7 @@ def test_a_bad_snapshot_or_bytecode_pack_is_replaced(site, served, open_app):
 
 
 def test_a_new_version_is_downloaded_in_the_background(site, served, open_app):
-    root, server = served
-    app = open_app(server.url)
-    boot(app)
-    wait_stored(app, site)
+    root, server, app = first_visit(site, served, open_app)
     # publish a new version: one changed file, its manifest entry updated
     card = root / "model" / "README.md"
     card.write_text(card.read_text() + "\nNew version marker.\n")
@@ -147,10 +150,7 @@ def test_a_new_version_is_downloaded_in_the_background(site, served, open_app):
 
 def test_an_update_whose_files_do_not_match_its_manifest_is_not_used(site, served, open_app):
     """A half-finished deploy (the new manifest is up, a file is not): the stored version stays."""
-    root, server = served
-    app = open_app(server.url)
-    boot(app)
-    wait_stored(app, site)
+    root, server, app = first_visit(site, served, open_app)
     card_before = (root / "model" / "README.md").read_text()
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["files"]["model/README.md"] = {"bytes": 5, "sha256": hashlib.sha256(b"later").hexdigest()}
