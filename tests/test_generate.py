@@ -183,3 +183,23 @@ def test_quantized_model_loads_and_runs(tmp_path):
 def test_kv_cache_shape():
     c = KVCache(tiny_config().lm)
     assert c.k.shape == (2, 2, 128, 16) and c.capacity == 128 and c.nbytes() == 2 * 2 * 2 * 128 * 16 * 4
+
+
+def test_area_resize_at_a_fractional_factor_is_the_exact_box_mean():
+    """224 -> 128 (factor 1.75): every output pixel is the mean of its input interval, partial
+    pixels weighted by their overlap; the reference integrates each interval in float64."""
+    from tiny_vlm.image import _resize_axis
+
+    rng = np.random.default_rng(3)
+    x = rng.random((224, 5)).astype(np.float32)
+    got = _resize_axis(x, 128, 0)
+    r = 224 / 128
+    want = np.zeros((128, 5))
+    for o in range(128):
+        a, b = o * r, (o + 1) * r
+        for i in range(int(a), min(224, int(np.ceil(b)))):
+            want[o] += x[i] * (min(b, i + 1) - max(a, i))
+        want[o] /= r
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    ones = _resize_axis(np.ones((1000, 2), np.float32), 3, 0)  # weights of every output sum to 1
+    np.testing.assert_allclose(ones, 1.0, atol=1e-5)

@@ -5,11 +5,13 @@
     x = proc(np.asarray(pil_image))               # [H, W, 3|4] uint8
 
 Resizing is separable and done in NumPy (Pillow is never needed): area averaging when
-shrinking (exact box filter through cumulative sums), bilinear with half-pixel centres
-when enlarging.
+shrinking (exact box filter: a few weighted taps per output pixel), bilinear with half-pixel
+centres when enlarging.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -20,18 +22,38 @@ class ImageError(ValueError):
     """The image has a bad type, shape, dtype, size or byte length; the message says which."""
 
 
+@functools.lru_cache(maxsize=16)
+def _area_taps(n_in: int, n_out: int):  # -> index intp [K, n_out], weight float32 [K, n_out]
+    """Box-filter taps for shrinking n_in -> n_out: output o averages the input interval
+    [o * r, (o + 1) * r), r = n_in / n_out, each input pixel weighted by its overlap / r.
+    K = ceil(r) + 1 taps cover any interval; unused taps get weight 0 (and index 0). Float32
+    gathers instead of float64 cumulative sums: 2-3x less memory traffic."""
+    r = n_in / n_out
+    k_taps = int(np.ceil(r)) + 1
+    index = np.zeros((k_taps, n_out), np.intp)
+    weight = np.zeros((k_taps, n_out), np.float32)
+    for o in range(n_out):
+        a, b = o * r, (o + 1) * r
+        first = int(np.floor(a))
+        for k in range(k_taps):
+            i = first + k
+            overlap = min(b, i + 1) - max(a, i)
+            if i < n_in and overlap > 0:
+                index[k, o], weight[k, o] = i, overlap / r
+    return index, weight
+
+
 def _resize_axis(x, n_out, axis):  # [..., n_in, ...] float32 -> [..., n_out, ...]
     n_in = x.shape[axis]
     if n_in == n_out:
         return x
     x = np.moveaxis(x, axis, 0)  # [n_in, ...]
-    if n_out < n_in:  # area: mean of the input interval [i, i+1) * n_in / n_out, fractional pixels weighted
-        cum = np.concatenate([np.zeros((1,) + x.shape[1:], np.float64), np.cumsum(x, axis=0, dtype=np.float64)])  # [n_in+1, ...]
-        edges = np.arange(n_out + 1, dtype=np.float64) * (n_in / n_out)  # [n_out+1]
-        lo = np.minimum(np.floor(edges).astype(np.int64), n_in - 1)
-        frac = (edges - lo).reshape((-1,) + (1,) * (x.ndim - 1))
-        at = cum[lo] + (cum[lo + 1] - cum[lo]) * frac  # integral up to each edge
-        y = (at[1:] - at[:-1]) * (n_out / n_in)
+    if n_out < n_in:  # area: mean of the input interval [o, o+1) * n_in / n_out, fractional pixels weighted
+        index, weight = _area_taps(n_in, n_out)  # [K, n_out] each: a few input pixels per output pixel
+        shape = (n_out,) + (1,) * (x.ndim - 1)
+        y = x[index[0]] * weight[0].reshape(shape)
+        for k in range(1, len(index)):
+            y += x[index[k]] * weight[k].reshape(shape)
     else:  # bilinear, half-pixel centres
         src = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
         lo = np.floor(src).astype(np.int64)
