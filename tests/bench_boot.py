@@ -30,15 +30,8 @@ sys.path.insert(0, str(ROOT / "py"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import build  # noqa: E402
+from bench_browser import CHROMIUM_ARGS, NUMPY_WHEEL, Skip  # noqa: E402
 from e2e_support import CountingServer  # noqa: E402
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-NUMPY_WHEEL = "numpy-2.4.3-cp314-cp314-pyemscripten_2026_0_wasm32.whl"
-
-
-class Skip(Exception):
-    pass
 
 
 def build_site(out: Path) -> Path:

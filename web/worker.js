@@ -139,7 +139,6 @@ async function boot(urls) {
   }
   started ??= await startPyodide(snapshots ? { _makeSnapshot: true } : {});
   const pyodide = started.pyodide;
-  const wasmMemory = { memory: started.memory };
   if (snapshots && snapshot !== "restored") {
     // Pure-Python standard modules that loading NumPy and importing the runtime need anyway go
     // into the snapshot too; then the snapshot is taken, before any shared library is loaded.
@@ -202,7 +201,7 @@ async function boot(urls) {
 
   // 5. Optional WASM SIMD GEMM kernels.
   t = performance.now();
-  const kernels = await loadKernels(wasmMemory?.memory, siteBase, manifest);
+  const kernels = await loadKernels(started.memory, siteBase, manifest);
   if (kernels) mark("kernels_ms", t);
 
   // 6. The model files: fetched with progress, verified, written to the in-memory FS.

@@ -67,6 +67,16 @@ def dense_targets(objects: np.ndarray, grid: int, size: int, n_classes: int):
     return center, cover, count
 
 
+def train_generator(labels, seed: int, scene_config: SceneConfig, asset_pack: str | None = None) -> SceneGenerator:
+    """The training split's generator: from the installed sources, or from one asset pack."""
+    tables = backgrounds = None
+    if asset_pack:
+        from .assets import read_pack
+
+        tables, backgrounds = read_pack(asset_pack, labels)
+    return SceneGenerator(labels, "train", seed=seed, config=scene_config, sprite_tables=tables, backgrounds=backgrounds)
+
+
 class SceneBatches(torch.utils.data.IterableDataset):
     """Yields batch `step` for step in [start_step, total_steps): fully determined by (seed, step)."""
 
@@ -82,12 +92,7 @@ class SceneBatches(torch.utils.data.IterableDataset):
         self.scene_config = scene_config or SceneConfig(size=config.vision.image_size)
 
     def __iter__(self):
-        tables = backgrounds = None
-        if self.asset_pack:
-            from .assets import read_pack
-
-            tables, backgrounds = read_pack(self.asset_pack, self.labels)
-        gen = SceneGenerator(self.labels, "train", seed=self.seed, config=self.scene_config, sprite_tables=tables, backgrounds=backgrounds)
+        gen = train_generator(self.labels, self.seed, self.scene_config, self.asset_pack)
         coder = PromptCoder(Tokenizer.from_str(self.tokenizer_json), self.config.prompt_template)
         info = torch.utils.data.get_worker_info()  # with several workers, worker i renders steps i, i+n, ...; the
         wid, nw = (info.id, info.num_workers) if info else (0, 1)  # DataLoader takes them round-robin, in order

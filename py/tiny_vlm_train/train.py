@@ -29,10 +29,10 @@ import torch.nn.functional as F
 
 from .assets import npm_root
 from .configs import CONFIGS
-from .data import PromptCoder, SceneBatches, make_batch
+from .data import PromptCoder, SceneBatches, make_batch, train_generator
 from .labels import build_labels
 from .model import TrainVLM
-from .scenes import SceneConfig, SceneGenerator
+from .scenes import SceneConfig
 from .tokenizer_train import train_tokenizer
 
 from tiny_vlm.config import ModelConfig
@@ -207,13 +207,7 @@ def main(argv=None) -> None:
         if args.steps != "auto":
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
-            tables, backgrounds = (None, None)
-            if args.asset_pack:
-                from .assets import read_pack
-
-                tables, backgrounds = read_pack(args.asset_pack, labels)
-            gen = SceneGenerator(labels, "train", seed=args.seed + 1, config=SceneConfig(size=config.vision.image_size),
-                                 sprite_tables=tables, backgrounds=backgrounds)
+            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size), args.asset_pack)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
             batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
