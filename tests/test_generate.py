@@ -86,8 +86,16 @@ def test_session_api(model):
         deltas.append(s.step())
     assert s.reason == "length" and len(s.token_ids) == 5 and "".join(deltas) == s.text
     assert s.step() == "" and s.stats["tokens"] == 5
+    # a token is returned before the decoder pass that feeds it back; the last one never is
+    assert s.cache.length == s.n_prompt_tokens + 4
     assert set(s.stats) >= {"preprocess_ms", "encode_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "tokens"}
     assert "".join(model.stream(image(), PROMPT, max_tokens=5)) == s.text
+
+    s = model.session(image(), PROMPT, max_tokens=5)
+    s.step()
+    assert s.cache.length == s.n_prompt_tokens and len(s.token_ids) == 1
+    s.step()
+    assert s.cache.length == s.n_prompt_tokens + 1 and len(s.token_ids) == 2
 
     s = model.session(image(), PROMPT)
     s.step()

@@ -46,12 +46,34 @@ def test_prefill_equals_steps():
     assert cache.length == len(ids)
 
 
+def test_decode_equals_forward():
+    """decode(id) (the one-token fast path: folded norms, pinned rows) == forward(embed([id]))."""
+    lm = LanguageModel(LM, _random_lm_tensors(LM, seed=3))
+    ids = np.random.default_rng(4).integers(0, LM.vocab_size, 10)
+    ref, fast = KVCache(LM), KVCache(LM)
+    lm.forward(lm.embed(ids[:4]), ref)
+    lm.forward(lm.embed(ids[:4]), fast)
+    for i in ids[4:]:
+        a, b = lm.forward(lm.embed([i]), ref), lm.decode(int(i), fast)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+    assert fast.length == ref.length == len(ids)
+    np.testing.assert_allclose(fast.k, ref.k, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast.v, ref.v, rtol=1e-5, atol=1e-5)
+    first = lm.decode(1, fast)
+    lm.decode(2, fast)
+    assert not np.shares_memory(first, lm.decode(3, fast))  # each step's logits are its own array
+    with pytest.raises(ValueError, match="token id out of range"):
+        lm.decode(LM.vocab_size, fast)
+
+
 def test_cache_overflow_is_an_error():
     lm = LanguageModel(LM, _random_lm_tensors(LM))
     cache = KVCache(LM)
     lm.forward(lm.embed(np.zeros(LM.max_seq_len, dtype=int)), cache)
     with pytest.raises(ValueError, match="exceeds the KV cache capacity 64"):
         lm.forward(lm.embed([1]), cache)
+    with pytest.raises(ValueError, match="exceeds the KV cache capacity 64"):
+        lm.decode(1, cache)
 
 
 @pytest.mark.parametrize("tie", [False, True])

@@ -11,7 +11,7 @@ import pytest
 from tiny_vlm import Backend, FastVLM
 from tiny_vlm.kv_cache import KVCache
 from tiny_vlm.testing import random_model
-from tiny_vlm.wasm.backend import PackedWeight, SimdBackend
+from tiny_vlm.wasm.backend import KernelArgumentError, PackedWeight, SimdBackend
 from tiny_vlm.wasm.emulate import emulated_dw_rows, emulated_exports, emulated_gelu, emulated_softmax_rows
 
 PROMPT = "What is in this image?"
@@ -60,6 +60,22 @@ def test_backend_pack():
     for gemm in ("matmul", "einsum"):
         be = Backend(gemm)
         np.testing.assert_allclose(be.linear(x, be.pack(w, b), b), x @ w.T + b, rtol=1e-5, atol=1e-5)
+
+
+def test_pinned_rows_fast_path_checks_shapes():
+    """linear on pinned x/out rows skips the address lookups but still refuses a wrong shape."""
+    be = RecordingSimd()
+    rng = np.random.default_rng(1)
+    w, b = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    pw = be.pack(w, b)
+    x, out = be.pin(rng.standard_normal((1, 3)).astype(np.float32)), be.pin(np.zeros((1, 5), np.float32))
+    assert be.linear(x, pw, b, out=out) is out
+    np.testing.assert_allclose(out, x @ w.T + b, rtol=1e-5, atol=1e-6)
+    wrong = be.pin(np.zeros((1, 4), np.float32))
+    with pytest.raises(KernelArgumentError, match="do not fit"):
+        be.linear(x, pw, b, out=wrong)
+    with pytest.raises(KernelArgumentError, match="float32"):
+        be.pin(np.zeros((1, 3)))
 
 
 def test_simd_model_matches_numpy(models):

@@ -4,8 +4,8 @@
 // The wheel and the model files are fetched (and verified) while Pyodide starts; their
 // progress is reported when their stage comes.
 // Then it serves the protocol of protocol.js: one generation at a time, decoded step by
-// step from JS with a yield to the event loop between steps, so a `stop` message is seen
-// between two tokens (no SharedArrayBuffer needed: WebKit has none).
+// step from JS with a yield to the event loop before the first step and then every few ms,
+// so a `stop` message is seen between two tokens (no SharedArrayBuffer needed: WebKit has none).
 //
 // PyProxy lifetime: the bridge functions are taken once at boot and live as long as the
 // worker; each generation holds exactly one PyProxy (its session), destroyed in `finally`.
@@ -19,6 +19,10 @@ const CDN_INDEX = `https://cdn.jsdelivr.net/pyodide/v${PYODIDE_VERSION}/full/`;
 const BOOT_TIMEOUT_MS = 180_000;
 const MODEL_DIR = "/model";
 const PROGRESS_INTERVAL_MS = 50;
+// Decoding yields to the event loop (to see a `stop`) before the first step and then at most
+// every this many ms, not after every token: a yield costs about as much as a decode step's
+// Python overhead, and a stop is still seen within a few ms.
+const YIELD_INTERVAL_MS = 4;
 const SNAPSHOT_CACHE = "tiny-vlm-v2-pyodide-snapshot"; // sw.js keeps caches named tiny-vlm-v2*
 const BYTECODE_DELAY_MS = 1000;
 const PYC_PATH = /^\/lib\/python3\.\d+\/site-packages\/([\w.-]+\/)*__pycache__\/[\w.-]+\.pyc$/;
@@ -406,8 +410,12 @@ async function onGenerate(msg) {
     py.prefill(session);
     let index = 0;
     let firstTokenMs = null;
+    let lastYield = -Infinity; // the first step yields: a stop sent with the request is seen before any token
     while (!py.is_done(session)) {
-      await yieldToEventLoop(); // a pending `stop` is handled here
+      if (performance.now() - lastYield >= YIELD_INTERVAL_MS) {
+        await yieldToEventLoop(); // a pending `stop` is handled here
+        lastYield = performance.now();
+      }
       if (run.stopRequested) {
         py.stop(session);
         break;

@@ -317,7 +317,7 @@ def profile_tiny_vlm(model_path, image, prompt, top: int = 15) -> str:
     def steps():
         cache.length = n0
         for _ in range(20):
-            model.lm.forward(model.lm.embed([1]), cache)
+            model.lm.decode(1, cache)
 
     for label, fn, per in (("image encode", lambda: model.encode_image(pixels), "image"),
                            ("prefill", lambda: model.lm.forward(embeds, KVCache(model.config.lm)), "prompt"),

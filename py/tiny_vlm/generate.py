@@ -52,6 +52,7 @@ class Session:
         self.stats: dict = {"preprocess_ms": 0.0, "encode_ms": 0.0, "prefill_ms": 0.0, "ttft_ms": 0.0,
                             "decode_ms_per_token": 0.0, "tokens": 0}
         self._logits = None
+        self._pending: int | None = None  # the last token, not yet fed to the decoder
         self._emitted = 0  # characters of self.text already returned by step()
         self._decode_ms = 0.0
         self._n_decoded = 0
@@ -75,12 +76,22 @@ class Session:
         self.stats["prefill_ms"] = _ms(t2)
 
     def step(self) -> str:
-        """Sample one token, feed it back, and return the new text ('' allowed)."""
+        """Sample one token and return the new text ('' allowed).
+
+        The decoder pass that feeds a token back runs at the start of the next step(), not
+        before this one returns: the caller sees each token one decoder pass sooner, and no
+        pass is spent on a token that ends the answer (max_tokens)."""
         if self.done:
             return ""
         if self._logits is None:
             self.prefill()
         t_step = time.perf_counter()
+        if self._pending is not None:  # feed back the token the previous step returned
+            self._logits = self.model.lm.decode(self._pending, self.cache)
+            self._pending = None
+            self._decode_ms += _ms(t_step)
+            self._n_decoded += 1
+            self.stats["decode_ms_per_token"] = self._decode_ms / self._n_decoded
         token = self.sampler(self._logits)
         if self.stats["ttft_ms"] == 0.0:  # work up to the first token, not time spent waiting between calls
             st = self.stats
@@ -97,11 +108,7 @@ class Session:
                 return self._finish("stop", flush=False)
         if len(self.token_ids) >= self.max_tokens or self.cache.length >= self.cache.capacity:
             return self._finish("length")
-        t0 = time.perf_counter()
-        self._logits = self.model.lm.forward(self.model.lm.embed([token]), self.cache)
-        self._decode_ms += _ms(t0)
-        self._n_decoded += 1
-        self.stats["decode_ms_per_token"] = self._decode_ms / self._n_decoded
+        self._pending = token
         return self._emit(hold=True)
 
     def stop(self) -> None:

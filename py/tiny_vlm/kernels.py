@@ -74,6 +74,11 @@ class Backend:
             y += b
         return y
 
+    def pin(self, buf):  # [M, N] -> the same array
+        """A long-lived buffer that `linear` will see again as x or out (a backend that passes
+        addresses to its kernels looks it up once, here); nothing to do for NumPy."""
+        return buf
+
     def gelu(self, x, out=None):  # [...] -> [...]
         """Exact GELU (kernels.gelu); a backend with a faster elementwise kernel overrides it."""
         return gelu(x, out)
@@ -195,14 +200,15 @@ def layer_norm(x, w, b, eps):  # [..., C], [C], [C] -> [..., C]
     return xc
 
 
-def rms_norm(x, w, eps):  # [T, D], [D] -> [T, D]
+def rms_norm(x, w, eps):  # [T, D], [D] or None -> [T, D]
     r = np.einsum("td,td->t", x, x)  # sum of squares [T]: one call, no [T, D] temporary, no np.mean wrapper
     r *= 1.0 / x.shape[-1]
     r += eps
     np.sqrt(r, out=r)
     np.divide(1.0, r, out=r)  # 1 / rms [T]
     y = x * r[:, None]
-    y *= w
+    if w is not None:  # None: the weight was folded into the next GEMM (lm.Layer)
+        y *= w
     return y
 
 
@@ -358,17 +364,20 @@ def rope_swapped(x, cos, sin_signed):  # [..., Dh], cos and sin_signed broadcast
     return y
 
 
-def attention(q, k, v, causal_from=None, backend=None):  # [H, T, Dh], [Hkv, P, Dh], [Hkv, P, Dh] -> [H, T, Dh]
+def attention(q, k, v, causal_from=None, backend=None, scale="default"):  # [H, T, Dh], [Hkv, P, Dh], [Hkv, P, Dh] -> [H, T, Dh]
     """Scaled dot-product attention with GQA (head h reads KV head h // (H / Hkv)).
 
     causal_from: absolute position of q's first row, so row t sees keys 0 .. causal_from + t;
-    None means no mask (all keys visible).
+    None means no mask (all keys visible). scale: "default" multiplies q by 1/sqrt(Dh); None
+    when q comes scaled already (the decoder folds it into its q weights).
     """
     backend = backend or Backend()
     n_heads, t, dh = q.shape
     n_kv, p, _ = k.shape
     group = n_heads // n_kv
-    qg = q.reshape(n_kv, group * t, dh) * np.float32(1.0 / np.sqrt(dh))  # [Hkv, G*T, Dh]
+    qg = q.reshape(n_kv, group * t, dh)  # [Hkv, G*T, Dh]
+    if scale is not None:
+        qg = qg * np.float32(1.0 / np.sqrt(dh))
     scores = backend.bmm(qg, k.transpose(0, 2, 1))  # [Hkv, G*T, P]
     if causal_from is not None and t > 1:  # one new row sees the whole (sliced) cache
         rows = np.arange(causal_from, causal_from + t)[:, None]  # [T, 1]

@@ -3,10 +3,12 @@
     lm = LanguageModel(config.lm, tensors, backend)
     cache = KVCache(config.lm)
     logits = lm.forward(lm.embed(ids), cache)   # prefill: appends to the cache, [V] for the last row
-    logits = lm.forward(lm.embed([next_id]), cache)
+    logits = lm.decode(next_id, cache)               # one token: the same, cheaper
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -16,21 +18,48 @@ from .kv_cache import KVCache
 
 
 class Layer:
-    """One decoder layer's weights; q/k/v and gate/up are fused into one GEMM each and every
-    GEMM weight goes through Backend.pack once, at load."""
+    """One decoder layer's weights, prepared once at load: q/k/v and gate/up fused into one
+    GEMM each; each RMSNorm's weight folded into the columns of the GEMM it feeds, and the
+    attention scale 1/sqrt(Dh) into the q rows (rms_norm(x) * w @ W^T == rms_norm(x) @ (W * w)^T,
+    and RoPE is linear), which saves three NumPy calls per layer and step; every GEMM weight
+    goes through Backend.pack."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], prefix: str, backend: K.Backend) -> None:
+    def __init__(self, tensors: dict[str, np.ndarray], prefix: str, backend: K.Backend, n_q: int, head_dim: int) -> None:
         def t(name):
             return tensors[f"{prefix}.{name}"]
-        self.input_norm = t("input_layernorm.weight")
-        self.post_norm = t("post_attention_layernorm.weight")
-        self.b_qkv = np.concatenate([t("self_attn.q_proj.bias"), t("self_attn.k_proj.bias"), t("self_attn.v_proj.bias")])
-        w_qkv = np.concatenate([t("self_attn.q_proj.weight"), t("self_attn.k_proj.weight"), t("self_attn.v_proj.weight")])
-        self.w_qkv = backend.pack(np.ascontiguousarray(w_qkv), self.b_qkv)  # [(H+2Hkv)*Dh, D]
+        q_scale = np.float32(1.0 / np.sqrt(head_dim))
+        self.b_qkv = np.concatenate([t("self_attn.q_proj.bias") * q_scale, t("self_attn.k_proj.bias"), t("self_attn.v_proj.bias")])
+        w_qkv = np.concatenate([t("self_attn.q_proj.weight") * q_scale, t("self_attn.k_proj.weight"), t("self_attn.v_proj.weight")])
+        assert w_qkv.shape[0] - 2 * t("self_attn.k_proj.weight").shape[0] == n_q, w_qkv.shape
+        self.w_qkv = backend.pack(_fold(w_qkv, t("input_layernorm.weight")), self.b_qkv)  # [(H+2Hkv)*Dh, D]
         self.w_o = backend.pack(t("self_attn.o_proj.weight"))  # [D, H*Dh]
         w_gate_up = np.concatenate([t("mlp.gate_proj.weight"), t("mlp.up_proj.weight")])
-        self.w_gate_up = backend.pack(np.ascontiguousarray(w_gate_up))  # [2F, D]
+        self.w_gate_up = backend.pack(_fold(w_gate_up, t("post_attention_layernorm.weight")))  # [2F, D]
         self.w_down = backend.pack(t("mlp.down_proj.weight"))  # [D, F]
+
+
+def _fold(w, norm_weight):  # [out, in], [in] -> [out, in]: the norm's per-channel weight in the GEMM
+    return np.ascontiguousarray(w * norm_weight[None, :], dtype=np.float32)
+
+
+class _DecodeBuffers:
+    """Preallocated [1, n] rows for one-token steps: each GEMM writes into its own buffer and
+    reads the previous one's, so a backend that caches array addresses (SimdBackend) looks
+    none up during a step."""
+
+    def __init__(self, config: LMConfig, backend: K.Backend) -> None:
+        c = config
+
+        def row(n):
+            return backend.pin(np.zeros((1, n), np.float32))
+        self.h = np.zeros((1, c.d_model), np.float32)  # residual stream
+        self.a = row(c.d_model)  # normalised input of a GEMM
+        self.qkv = row((c.n_heads + 2 * c.n_kv_heads) * c.head_dim)
+        self.o = row(c.n_heads * c.head_dim)  # attention output
+        self.d = row(c.d_model)  # o_proj / down_proj output
+        self.gu = row(2 * c.d_ffn)
+        self.g = row(c.d_ffn)
+        self.logits = row(c.vocab_size)
 
 
 class LanguageModel:
@@ -41,11 +70,12 @@ class LanguageModel:
         self.backend = backend or K.Backend()
         self.embed_tokens = tensors["lm.embed_tokens.weight"]  # [V, D]
         lm_head = self.embed_tokens if config.tie_embeddings else tensors["lm.lm_head.weight"]  # [V, D]
-        self.lm_head = self.backend.pack(lm_head)
-        self.norm = tensors["lm.norm.weight"]
-        self.layers = [Layer(tensors, f"lm.layers.{i}", self.backend) for i in range(config.n_layers)]
+        self.lm_head = self.backend.pack(_fold(lm_head, tensors["lm.norm.weight"]))  # final norm folded in
+        n_q = config.n_heads * config.head_dim
+        self.layers = [Layer(tensors, f"lm.layers.{i}", self.backend, n_q, config.head_dim) for i in range(config.n_layers)]
         self.cos, sin = K.rope_tables(config.max_seq_len, config.head_dim, config.rope_theta)  # [P, Dh] each
         self.sin_signed = K.rope_signed_sin(sin)  # [P, Dh], for K.rope_swapped
+        self._buffers = _DecodeBuffers(config, self.backend)
 
     def embed(self, ids):  # [T] -> [T, D]
         ids = np.asarray(ids, dtype=np.int64)
@@ -64,21 +94,62 @@ class LanguageModel:
         cos, sin = self.cos[pos:pos + t, None], self.sin_signed[pos:pos + t, None]  # [T, 1, Dh]
         h = np.array(h, dtype=np.float32)  # residual stream, owned
         for i, ly in enumerate(self.layers):
-            a = K.rms_norm(h, ly.input_norm, cfg.rms_eps)  # [T, D]
-            qkv = be.linear(a, ly.w_qkv, ly.b_qkv)  # [T, (H+2Hkv)*Dh]
+            a = K.rms_norm(h, None, cfg.rms_eps)  # [T, D] (the norm weight is in w_qkv)
+            qkv = be.linear(a, ly.w_qkv, ly.b_qkv)  # [T, (H+2Hkv)*Dh], q already scaled by 1/sqrt(Dh)
             qk = K.rope_swapped(qkv[:, :n_q + n_kv].reshape(t, n_h + cfg.n_kv_heads, dh), cos, sin)  # [T, H+Hkv, Dh]
             q = qk[:, :n_h].transpose(1, 0, 2)  # [H, T, Dh]
             cache.k[i, :, pos:pos + t] = qk[:, n_h:].transpose(1, 0, 2)  # [Hkv, T, Dh]
             cache.v[i, :, pos:pos + t] = qkv[:, n_q + n_kv:].reshape(t, cfg.n_kv_heads, dh).transpose(1, 0, 2)
-            o = K.attention(q, cache.k[i, :, :pos + t], cache.v[i, :, :pos + t], pos, be)  # [H, T, Dh]
+            o = K.attention(q, cache.k[i, :, :pos + t], cache.v[i, :, :pos + t], pos, be, scale=None)  # [H, T, Dh]
             o = o.transpose(1, 0, 2).reshape(t, n_q)  # [T, H*Dh]
             h += be.linear(o, ly.w_o)
-            m = K.rms_norm(h, ly.post_norm, cfg.rms_eps)  # [T, D]
+            m = K.rms_norm(h, None, cfg.rms_eps)  # [T, D]
             gu = be.linear(m, ly.w_gate_up)  # [T, 2F]
             g = K.silu(gu[:, :cfg.d_ffn])
             g *= gu[:, cfg.d_ffn:]  # [T, F]
             h += be.linear(g, ly.w_down)
         cache.length = pos + t
         last = h if all_logits else h[-1:]
-        logits = be.linear(K.rms_norm(last, self.norm, cfg.rms_eps), self.lm_head)  # [T or 1, V]
+        logits = be.linear(K.rms_norm(last, None, cfg.rms_eps), self.lm_head)  # [T or 1, V]
         return logits if all_logits else logits[0]
+
+    def decode(self, token_id: int, cache: KVCache):  # -> [V]
+        """One step for one token: `forward(embed([token_id]), cache)` with fewer, cheaper
+        NumPy calls (preallocated rows, scalar norms, no transposes); in Pyodide a step is
+        bound by calls, not arithmetic. Returns a new logits array."""
+        cfg, be, buf = self.config, self.backend, self._buffers
+        if not 0 <= token_id < cfg.vocab_size:
+            raise ValueError(f"token id out of range [0, {cfg.vocab_size}): {token_id}")
+        pos = cache.length
+        if pos + 1 > cache.capacity:
+            raise ValueError(f"sequence of {pos + 1} positions exceeds the KV cache capacity {cache.capacity} (lm.max_seq_len)")
+        n_h, n_kv_h, dh, f = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ffn
+        n_q, n_kv = n_h * dh, n_kv_h * dh
+        group = n_h // n_kv_h
+        cos, sin = self.cos[pos], self.sin_signed[pos]  # [Dh]
+        h, a, d, g = buf.h, buf.a, buf.d, buf.g
+        h[0] = self.embed_tokens[token_id]
+        gate, up = buf.gu[:, :f], buf.gu[:, f:]
+        inv_d, eps = 1.0 / cfg.d_model, cfg.rms_eps
+        for i, ly in enumerate(self.layers):
+            np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)  # rms_norm(h)
+            qkv = be.linear(a, ly.w_qkv, ly.b_qkv, out=buf.qkv)[0]  # [(H+2Hkv)*Dh]
+            qk = K.rope_swapped(qkv[:n_q + n_kv].reshape(n_h + n_kv_h, dh), cos, sin)  # [H+Hkv, Dh]
+            k_all, v_all = cache.k[i, :, :pos + 1], cache.v[i, :, :pos + 1]  # [Hkv, P, Dh] views
+            k_all[:, pos] = qk[n_h:]
+            v_all[:, pos] = qkv[n_q + n_kv:].reshape(n_kv_h, dh)
+            scores = np.einsum("gjd,gpd->gjp", qk[:n_h].reshape(n_kv_h, group, dh), k_all)  # [Hkv, G, P]
+            probs = be.softmax(scores)
+            np.einsum("gjp,gpd->gjd", probs, v_all, out=buf.o.reshape(n_kv_h, group, dh))  # [Hkv, G, Dh]
+            h += be.linear(buf.o, ly.w_o, out=d)
+            np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)
+            be.linear(a, ly.w_gate_up, out=buf.gu)
+            np.negative(gate, out=g)  # silu(gate) * up, in g
+            np.exp(g, out=g)
+            g += 1.0
+            np.divide(gate, g, out=g)
+            g *= up
+            h += be.linear(g, ly.w_down, out=d)
+        cache.length = pos + 1
+        np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)
+        return be.linear(a, self.lm_head, out=buf.logits)[0].copy()

@@ -11,9 +11,12 @@ training can run on a machine that has none of the sources (a rented GPU box):
 Sources (all fetched with the ordinary clients: apt-get, npm, pip):
 - Debian fonts-noto-color-emoji                (Noto emoji, OFL-1.1)
 - Debian tuxpaint-data, mypaint-data-extras,   (background photos/templates/textures)
-  mate-backgrounds
+  mate-backgrounds, plasma-workspace-wallpapers, gnome-backgrounds
+- Debian librsvg2-bin                          (rsvg-convert, for the SVG emoji styles)
 - npm emoji-datasource-{twitter,facebook,google,apple} (64 px PNG per emoji)
 - npm @lobehub/fluent-emoji-3d                  (3-D shaded PNGs)
+- npm @lobehub/fluent-emoji-flat, -modern       (Fluent flat and colour-gradient SVGs, MIT)
+- npm openmoji                                  (outlined colour SVGs, CC BY-SA 4.0)
 - scikit-image / scikit-learn sample images    (pip packages)
 """
 
@@ -25,7 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-APT_PACKAGES = ("fonts-noto-color-emoji", "tuxpaint-data", "mypaint-data-extras", "mate-backgrounds")
+APT_PACKAGES = ("fonts-noto-color-emoji", "tuxpaint-data", "mypaint-data-extras", "mate-backgrounds",
+                "plasma-workspace-wallpapers", "gnome-backgrounds", "librsvg2-bin")
 NPM_PACKAGES = (
     "emoji-datasource@16.0.0",
     "emoji-datasource-twitter@16.0.0",
@@ -33,6 +37,9 @@ NPM_PACKAGES = (
     "emoji-datasource-google@16.0.0",
     "emoji-datasource-apple@16.0.0",
     "@lobehub/fluent-emoji-3d@1.1.0",
+    "@lobehub/fluent-emoji-flat@1.1.0",
+    "@lobehub/fluent-emoji-modern@1.0.0",
+    "openmoji@17.0.0",
 )
 NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 BACKGROUND_DIRS = {

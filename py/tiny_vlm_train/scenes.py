@@ -37,6 +37,10 @@ def background_files(split: str) -> list[str]:
     files += sorted(f for f in glob.glob("/usr/share/backgrounds/mate/abstract/*") + glob.glob("/usr/share/backgrounds/mate/desktop/*") if "_3840" not in f and "_5640" not in f)
     files += sorted(glob.glob("/usr/share/mypaint/backgrounds/*/*.png") + glob.glob("/usr/share/mypaint/backgrounds/*/*.jpg"))
     files += sorted(glob.glob(str(samples / "skimage_*")))
+    for d in sorted(glob.glob("/usr/share/wallpapers/*/contents/images")):  # KDE Plasma: one size per wallpaper
+        sizes = glob.glob(f"{d}/1280x800.*") or sorted(glob.glob(f"{d}/*"))[:1]
+        files += sizes[:1]
+    files += sorted(glob.glob("/usr/share/backgrounds/gnome/*.webp"))
     return files
 
 
@@ -143,6 +147,8 @@ class SceneGenerator:
         for c, cx, cy, side, ang in objs:
             tab = table if table is not None else self.sprites[rng.integers(len(self.sprites))]
             sp = Image.fromarray(tab[c])
+            if cfg.augment and self.split == "train":  # training split only: held-out scenes stay as they were
+                sp = _style_jitter(sp, rng)
             px = max(4, int(round(side)))
             sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
             a = np.asarray(sp, dtype=np.float32)
@@ -199,6 +205,31 @@ class SceneGenerator:
             Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(25, 90)))
             img = np.asarray(Image.open(buf).convert("RGB"), np.float32)
         return img, rec
+
+
+def _style_jitter(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Per-object changes of drawing style (64 px RGBA sprite), so that recognition leans on
+    shape more than on one artist's conventions: mirror (artists face animals either way),
+    saturation, a dark outline (line-art styles), soft or sharpened rendering."""
+    if rng.random() < 0.5:
+        sp = sp.transpose(Image.FLIP_LEFT_RIGHT)
+    u = rng.random(4)
+    if u[0] < 0.25:
+        a = np.asarray(sp, np.float32).copy()
+        gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        a[..., :3] = np.clip(gray[..., None] + (a[..., :3] - gray[..., None]) * rng.uniform(0.4, 1.6), 0, 255)
+        sp = Image.fromarray(a.astype(np.uint8))
+    if u[1] < 0.12:
+        alpha = sp.getchannel("A")
+        grown = alpha.filter(ImageFilter.MaxFilter(int(rng.choice([3, 5]))))
+        ink = Image.new("RGBA", sp.size, tuple(int(v) for v in rng.integers(0, 60, 3)) + (255,))
+        ink.putalpha(grown)
+        sp = Image.alpha_composite(ink, sp)
+    if u[2] < 0.15:
+        sp = sp.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2)))
+    elif u[3] < 0.15:
+        sp = sp.filter(ImageFilter.UnsharpMask(radius=2, percent=int(rng.integers(80, 200))))
+    return sp
 
 
 def _iou(a, b) -> float:

@@ -6,6 +6,9 @@ Styles (see assets.py for where each comes from):
   twitter   emoji-datasource-twitter 64 px PNGs (Twemoji)
   facebook  emoji-datasource-facebook 64 px PNGs
   fluent3d  @lobehub/fluent-emoji-3d WebP (Microsoft Fluent 3-D)
+  fluentflat   @lobehub/fluent-emoji-flat SVG (Fluent flat), rasterised by rsvg-convert
+  fluentmodern @lobehub/fluent-emoji-modern SVG (Fluent colour gradients), rsvg-convert
+  openmoji  openmoji colour SVG (outlined line art), rsvg-convert
   apple     emoji-datasource-apple 64 px PNGs       <- HELD OUT: evaluation only
 
 A table is uint8 [n_classes, SPRITE, SPRITE, 4]: each emoji cropped to its alpha box,
@@ -14,6 +17,9 @@ scaled so its longer side is SPRITE, centred. Cached as .npz in the asset dir.
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .assets import NOTO_FONT, assets_dir, npm_root
 
 SPRITE = 64
-TRAIN_STYLES = ("noto", "google", "twitter", "facebook", "fluent3d")
+TRAIN_STYLES = ("noto", "google", "twitter", "facebook", "fluent3d", "fluentflat", "fluentmodern", "openmoji")
 HELDOUT_STYLES = ("apple",)
 ALL_STYLES = TRAIN_STYLES + HELDOUT_STYLES
 
@@ -38,13 +44,33 @@ def _datasource_path(style: str, entry: dict) -> Path:
     return npm_root() / f"emoji-datasource-{style}" / "img" / style / "64" / entry["image"]
 
 
-def _fluent_path(entry: dict) -> Path | None:
-    base = npm_root() / "@lobehub" / "fluent-emoji-3d" / "assets"
-    cps = entry["unified"].lower()
-    for cand in (cps, cps.replace("-fe0f", ""), (entry.get("non_qualified") or "").lower()):
-        if cand and (base / f"{cand}.webp").exists():
-            return base / f"{cand}.webp"
+# style -> (folder under node_modules, file extension, codepoints upper-case)
+_FILE_STYLES = {"fluent3d": ("@lobehub/fluent-emoji-3d/assets", "webp", False),
+                "fluentflat": ("@lobehub/fluent-emoji-flat/assets", "svg", False),
+                "fluentmodern": ("@lobehub/fluent-emoji-modern/assets", "svg", False),
+                "openmoji": ("openmoji/color/svg", "svg", True)}
+SVG_PIXELS = 128  # rasterised side of the SVG styles (sprites are SPRITE px)
+# The styles added later lack a few of the classes; those rows come from a kin style.
+FALLBACK = {"fluentflat": "fluent3d", "fluentmodern": "fluent3d", "openmoji": "twitter"}
+
+
+def _file_path(style: str, entry: dict) -> Path | None:
+    folder, ext, upper = _FILE_STYLES[style]
+    base = npm_root() / folder
+    for cand in (entry["unified"], entry["unified"].replace("-FE0F", ""), entry.get("non_qualified") or ""):
+        cand = cand.upper() if upper else cand.lower()
+        if cand and (base / f"{cand}.{ext}").exists():
+            return base / f"{cand}.{ext}"
     return None
+
+
+def _rasterise_svg(path: Path) -> Image.Image:
+    """SVG -> RGBA via rsvg-convert (Debian librsvg2-bin; installed by assets.py)."""
+    if shutil.which("rsvg-convert") is None:
+        raise RuntimeError("rsvg-convert not found: run python -m tiny_vlm_train.assets (it installs librsvg2-bin)")
+    png = subprocess.run(["rsvg-convert", "-w", str(SVG_PIXELS), "-h", str(SVG_PIXELS), "--keep-aspect-ratio", str(path)],
+                         check=True, capture_output=True).stdout
+    return Image.open(io.BytesIO(png)).convert("RGBA")
 
 
 def load_raw(style: str, entry: dict) -> Image.Image | None:
@@ -52,8 +78,10 @@ def load_raw(style: str, entry: dict) -> Image.Image | None:
     if style == "noto":
         emoji = "".join(chr(int(c, 16)) for c in entry["unified"].split("-"))
         return _render_noto(emoji)
-    if style == "fluent3d":
-        p = _fluent_path(entry)
+    if style in _FILE_STYLES:
+        p = _file_path(style, entry)
+        if p is not None and p.suffix == ".svg":
+            return _rasterise_svg(p)
     else:
         p = _datasource_path(style, entry)
         if not entry.get(f"has_img_{style}", True):
@@ -96,12 +124,20 @@ def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
         return np.load(cache)["sprites"]
     by_cp = {e["unified"]: e for e in emoji_metadata(npm_root()).values()}
     table = np.zeros((len(labels), SPRITE, SPRITE, 4), np.uint8)
+    missing = []
     for i, l in enumerate(labels):
         im = load_raw(style, by_cp[l["codepoints"]])
         sp = to_sprite(im) if im is not None else None
+        if sp is None and style in FALLBACK:
+            missing.append(i)
+            continue
         if sp is None:
             raise ValueError(f"style {style}: no usable image for {l['name']} ({l['codepoints']})")
         table[i] = sp
+    if missing:
+        table[missing] = sprite_table(FALLBACK[style], labels)[missing]
+        print(f"style {style}: {len(missing)} of {len(labels)} classes missing, taken from {FALLBACK[style]}: "
+              + ", ".join(labels[i]["name"] for i in missing))
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, sprites=table)
     return table

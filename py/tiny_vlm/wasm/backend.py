@@ -120,6 +120,7 @@ class SimdBackend(Backend):
         self.min_rows_packed = min_rows_packed
         self._packed: dict[int, PackedWeight] = {}  # id(w) -> PackedWeight (holds w, so ids stay unique)
         self._out_addresses: dict[int, tuple[np.ndarray, int]] = {}  # id(out) -> (out, address)
+        self._pinned: dict[int, tuple[np.ndarray, int]] = {}  # the same for `pin`ned buffers, never dropped
 
     @property
     def name(self) -> str:
@@ -135,17 +136,48 @@ class SimdBackend(Backend):
         self._packed[id(w)] = pw
         return pw
 
+    def pin(self, buf):  # [M, N] float32 -> the same array
+        """Keep a buffer's address for good (the decoder's preallocated rows): linear then
+        finds it as x or out without a lookup. The backend holds the array alive."""
+        if type(buf) is not np.ndarray or buf.ndim != 2:
+            raise KernelArgumentError(f"pin: expected a 2-D numpy.ndarray, got {getattr(buf, 'shape', type(buf))}")
+        check_array("buffer", buf, buf.shape, writeable=True)
+        self._pinned[id(buf)] = (buf, address(buf))
+        self._out_addresses.update(self._pinned)
+        return buf
+
     def _out_address(self, out) -> int:
         hit = self._out_addresses.get(id(out))
         if hit is not None and hit[0] is out:
             return hit[1]
-        if len(self._out_addresses) >= N_CACHED_OUTPUTS:
+        if len(self._out_addresses) >= N_CACHED_OUTPUTS + len(self._pinned):
             self._out_addresses.clear()
+            self._out_addresses.update(self._pinned)
         addr = address(out)
         self._out_addresses[id(out)] = (out, addr)
         return addr
 
     def linear(self, x, w, b=None, out=None):  # [M, K], [N, K] | PackedWeight, [N] -> [M, N]
+        if out is not None and type(w) is PackedWeight:  # decode steps: pinned rows, a prepared weight
+            px, po = self._pinned.get(id(x)), self._pinned.get(id(out))
+            if px is not None and po is not None and px[0] is x and po[0] is out:
+                # dtype, C order and writeability were checked by pin; pinned rows belong to
+                # their owner (the decoder), which never retypes them; shapes are checked here
+                m = x.shape[0]
+                if x.shape != (m, w.k) or out.shape != (m, w.n):
+                    raise KernelArgumentError(f"linear: x {x.shape}, out {out.shape} do not fit a [{w.n}, {w.k}] weight")
+                if b is None:
+                    b_addr = 0
+                elif b is w.bias:
+                    b_addr = w.bias_addr
+                else:
+                    check_array("bias", b, (w.n,))
+                    b_addr = address(b)
+                if m >= self.min_rows_packed and w.panels_addr:
+                    self._gemm_packed(px[1], w.panels_addr, b_addr, po[1], m, w.n, w.k)
+                else:
+                    self._gemm_dot(px[1], w.w_addr, b_addr, po[1], m, w.n, w.k)
+                return out
         pw = w if type(w) is PackedWeight else self._packed.get(id(w))
         if pw is None:  # an unprepared weight: checked and looked up on every call
             if type(w) is not np.ndarray or w.ndim != 2:
