@@ -12,7 +12,7 @@ from tiny_vlm import Backend, FastVLM
 from tiny_vlm.kv_cache import KVCache
 from tiny_vlm.testing import random_model
 from tiny_vlm.wasm.backend import KernelArgumentError, PackedWeight, SimdBackend
-from tiny_vlm.wasm.emulate import emulated_dw_rows, emulated_exports, emulated_gelu, emulated_softmax_rows
+from tiny_vlm.wasm.emulate import emulated_dw_rows, emulated_exports, emulated_gelu, emulated_softmax_rows, emulated_swiglu
 
 PROMPT = "What is in this image?"
 
@@ -24,7 +24,8 @@ class RecordingSimd(SimdBackend):
     def __init__(self):
         self.calls = []
         super().__init__(*emulated_exports(self.calls), gelu=emulated_gelu(self.calls),
-                         softmax_rows=emulated_softmax_rows(self.calls), dw_rows=emulated_dw_rows(self.calls))
+                         softmax_rows=emulated_softmax_rows(self.calls), dw_rows=emulated_dw_rows(self.calls),
+                         swiglu=emulated_swiglu(self.calls))
         self.unpacked = []
         self.bmm_kernel_calls = 0
         self._in_bmm = False
@@ -102,6 +103,6 @@ def test_simd_model_matches_numpy(models):
     assert be.unpacked == [], "linear weights not packed at load"
     assert be.bmm_kernel_calls > 0  # image and prefill attention on the kernels
     kinds = {c[0] for c in be.calls}
-    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "softmax_rows"}  # image/prefill rows on panels, decode steps on dot
+    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "softmax_rows", "swiglu"}  # image/prefill rows on panels, decode steps on dot
     # packed weights go to gemm_dot only for decode steps; larger M there came from bmm
     assert sum(c[0] == "gemm_dot" and c[1] >= be.min_rows_packed for c in be.calls) <= be.bmm_kernel_calls

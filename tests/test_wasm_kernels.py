@@ -99,13 +99,13 @@ def build_run(request, wasm_files, tmp_path_factory):
 
 
 def test_module_shape(build_run):
-    """Validates; imports only env.memory; exports exactly the five kernels."""
+    """Validates; imports only env.memory; exports exactly the six kernels."""
     _, (report, _) = build_run
     assert report["valid"]
     assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
     assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [
         ("dw_rows", "function"), ("gelu", "function"), ("gemm_dot", "function"), ("gemm_packed", "function"),
-        ("softmax_rows", "function")]
+        ("softmax_rows", "function"), ("swiglu", "function")]
     assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
 
 
@@ -285,6 +285,50 @@ def test_backend_gelu_on_emulated_export():
     assert backend.gelu(y, out=y) is y and calls == [("gelu", 35), ("gelu", 35)]
     with pytest.raises(KernelArgumentError, match="not C-contiguous"):
         backend.gelu(x.T)
+
+
+SWIGLU_JS = Path(__file__).parent / "wasm" / "swiglu.mjs"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("rows, f", [(1, 4), (3, 8), (84, 512), (0, 4)])
+def test_swiglu_kernel_matches_reference(wasm_files, tmp_path, build, rows, f):
+    """swiglu(gu, y, rows, f): silu(gate) * up in float64 within exp error; large |x| of both signs
+    (no overflow: exp(-|x|)); guards around y untouched; rows = 0 writes nothing."""
+    rng = np.random.default_rng(rows + f)
+    gu = (rng.standard_normal((rows, 2 * f)) * 4).astype(np.float32)
+    if gu.size:
+        gu.flat[:6] = [-100.0, 100.0, -0.0, 1e-8, -88.0, 87.0][:gu.size]
+    (tmp_path / "in.f32").write_bytes(gu.tobytes())
+    run = subprocess.run(["node", *node_flags(build), str(SWIGLU_JS), str(wasm_files[build]), str(tmp_path / "in.f32"),
+                          str(rows), str(f), str(tmp_path / "out.json")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    got = json.loads((tmp_path / "out.json").read_text())
+    g, u = gu[:, :f].astype(np.float64), gu[:, f:].astype(np.float64)
+    ref = (g / (1 + np.exp(-g)) * u).reshape(-1)
+    out = np.array(got["out"], np.float64)
+    assert out.shape == ref.shape and np.all(np.isfinite(out))
+    assert np.all(np.abs(out - ref) <= 1e-6 * np.maximum(1, np.abs(ref))), np.max(np.abs(out - ref))
+    assert got["guards_ok"]
+
+
+def test_backend_swiglu_on_emulated_export():
+    from tiny_vlm import Backend
+    from tiny_vlm.wasm.emulate import emulated_swiglu
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), swiglu=emulated_swiglu(calls))
+    gu = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
+    np.testing.assert_allclose(backend.swiglu(gu), Backend().swiglu(gu), rtol=1e-6, atol=1e-7)
+    out = backend.pin(np.zeros((3, 8), np.float32))
+    assert backend.swiglu(gu, out=out) is out and calls == [("swiglu", 3, 8), ("swiglu", 3, 8)]
+    odd = gu[:, :14].copy()  # F = 7: not a multiple of 4, NumPy's
+    np.testing.assert_allclose(backend.swiglu(odd), Backend().swiglu(odd), rtol=1e-6)
+    assert len(calls) == 2
+    with pytest.raises(KernelArgumentError, match="not C-contiguous"):
+        backend.swiglu(np.asfortranarray(gu))
 
 
 DW_JS = Path(__file__).parent / "wasm" / "dw_rows.mjs"

@@ -51,7 +51,8 @@ def load_model(model_dir: str, gemm_exports=None) -> FastVLM:
     from tiny_vlm.wasm.backend import SimdBackend
 
     e = gemm_exports
-    backend = SimdBackend(e.gemm_packed, e.gemm_dot, gelu=e.gelu, softmax_rows=e.softmax_rows, dw_rows=e.dw_rows)
+    backend = SimdBackend(e.gemm_packed, e.gemm_dot, gelu=e.gelu, softmax_rows=e.softmax_rows, dw_rows=e.dw_rows,
+                          swiglu=getattr(e, "swiglu", None))  # None: a module from before the kernel
     return FastVLM.load(model_dir, backend=backend)
 
 

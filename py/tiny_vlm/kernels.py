@@ -74,6 +74,17 @@ class Backend:
             y += b
         return y
 
+    def swiglu(self, gu, out=None):  # [M, 2F] -> [M, F]
+        """silu(gu[:, :F]) * gu[:, F:], the decoder's gate (a SIMD backend has a kernel)."""
+        f = gu.shape[1] // 2
+        gate = gu[:, :f]
+        g = np.negative(gate, out=out)
+        np.exp(g, out=g)
+        g += 1.0
+        np.divide(gate, g, out=g)
+        g *= gu[:, f:]
+        return g
+
     def pin(self, buf):  # [M, N] -> the same array
         """A long-lived buffer that `linear` will see again as x or out (a backend that passes
         addresses to its kernels looks it up once, here); nothing to do for NumPy."""

@@ -104,9 +104,7 @@ class LanguageModel:
             o = o.transpose(1, 0, 2).reshape(t, n_q)  # [T, H*Dh]
             h += be.linear(o, ly.w_o)
             m = K.rms_norm(h, None, cfg.rms_eps)  # [T, D]
-            gu = be.linear(m, ly.w_gate_up)  # [T, 2F]
-            g = K.silu(gu[:, :cfg.d_ffn])
-            g *= gu[:, cfg.d_ffn:]  # [T, F]
+            g = be.swiglu(be.linear(m, ly.w_gate_up))  # [T, 2F] -> silu(gate) * up [T, F]
             h += be.linear(g, ly.w_down)
         cache.length = pos + t
         last = h if all_logits else h[-1:]
@@ -123,13 +121,12 @@ class LanguageModel:
         pos = cache.length
         if pos + 1 > cache.capacity:
             raise ValueError(f"sequence of {pos + 1} positions exceeds the KV cache capacity {cache.capacity} (lm.max_seq_len)")
-        n_h, n_kv_h, dh, f = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ffn
+        n_h, n_kv_h, dh = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         n_q, n_kv = n_h * dh, n_kv_h * dh
         group = n_h // n_kv_h
         cos, sin = self.cos[pos], self.sin_signed[pos]  # [Dh]
         h, a, d, g = buf.h, buf.a, buf.d, buf.g
         h[0] = self.embed_tokens[token_id]
-        gate, up = buf.gu[:, :f], buf.gu[:, f:]
         inv_d, eps = 1.0 / cfg.d_model, cfg.rms_eps
         for i, ly in enumerate(self.layers):
             np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)  # rms_norm(h)
@@ -143,12 +140,7 @@ class LanguageModel:
             np.einsum("gjp,gpd->gjd", probs, v_all, out=buf.o.reshape(n_kv_h, group, dh))  # [Hkv, G, Dh]
             h += be.linear(buf.o, ly.w_o, out=d)
             np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)
-            be.linear(a, ly.w_gate_up, out=buf.gu)
-            np.negative(gate, out=g)  # silu(gate) * up, in g
-            np.exp(g, out=g)
-            g += 1.0
-            np.divide(gate, g, out=g)
-            g *= up
+            be.swiglu(be.linear(a, ly.w_gate_up, out=buf.gu), out=g)  # silu(gate) * up
             h += be.linear(g, ly.w_down, out=d)
         cache.length = pos + 1
         np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)

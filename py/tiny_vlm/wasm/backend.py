@@ -6,7 +6,7 @@ bridge.py instantiates the module and passes its two exports here (JsProxy funct
 take ints); this file never imports `js` or `pyodide`.
 
     backend = SimdBackend(exports.gemm_packed, exports.gemm_dot, gelu=exports.gelu,
-                          softmax_rows=exports.softmax_rows, dw_rows=exports.dw_rows)
+                          softmax_rows=exports.softmax_rows, dw_rows=exports.dw_rows, swiglu=exports.swiglu)
     pw = backend.pack(w, b)              # once per weight, at load: [N, K] (+ [N])
     y = backend.linear(x, pw, b, out)    # [M, K] -> [M, N], every call checked first
 
@@ -103,20 +103,22 @@ class SimdBackend(Backend):
     (a, w, bias, c, M, N, K: byte addresses in the module's memory, then sizes);
     gelu: its gelu(x, y, n) export (GELU of n // 4 * 4 floats), or None for NumPy's;
     softmax_rows: its row softmax export, or None for NumPy's;
-    dw_rows: its stride-1 depthwise conv export, or None for NumPy's.
+    dw_rows: its stride-1 depthwise conv export, or None for NumPy's;
+    swiglu: its swiglu(gu, y, rows, f) export (the decoder's gate), or None for NumPy's.
     `linear` accepts a PackedWeight from `pack`, or a raw [N, K] weight: one given to
     `pack` before is found by identity (its panels and addresses reused); any other is
     run through gemm_dot with its address looked up on that call.
     """
 
     def __init__(self, gemm_packed, gemm_dot, min_rows_packed: int = MIN_ROWS_PACKED, *, gelu=None, softmax_rows=None,
-                 dw_rows=None) -> None:
+                 dw_rows=None, swiglu=None) -> None:
         super().__init__()  # small bmm: the platform's NumPy formulation
         self._gemm_packed = gemm_packed
         self._gemm_dot = gemm_dot
         self._gelu = gelu  # the module's gelu(x, y, n) export; None: NumPy (kernels.gelu)
         self._softmax_rows = softmax_rows  # its softmax_rows(x, y, rows, n) export; None: NumPy
         self._dw_rows = dw_rows  # its dw_rows(xp, taps, bias, out, H, K, N, Lp, C) export; None: NumPy
+        self._swiglu = swiglu  # its swiglu(gu, y, rows, f) export; None: NumPy
         self.min_rows_packed = min_rows_packed
         self._packed: dict[int, PackedWeight] = {}  # id(w) -> PackedWeight (holds w, so ids stay unique)
         self._out_addresses: dict[int, tuple[np.ndarray, int]] = {}  # id(out) -> (out, address)
@@ -229,6 +231,24 @@ class SimdBackend(Backend):
         if tail:
             of = out.reshape(-1)
             of[n - tail:] = K.gelu(x.reshape(-1)[n - tail:])
+        return out
+
+    def swiglu(self, gu, out=None):  # [M, 2F] -> [M, F]
+        """silu(gate) * up on the module's swiglu kernel (one pass, SIMD exp) instead of five
+        NumPy passes; NumPy's when F % 4 != 0. out: a pinned or C-contiguous [M, F] buffer."""
+        m, f2 = gu.shape
+        f = f2 // 2
+        if self._swiglu is None or f % 4 or f2 % 2:
+            return super().swiglu(gu, out)
+        check_array("gu", gu, (m, f2))
+        if out is None:
+            out = np.empty((m, f), np.float32)
+            out_addr = address(out)
+        else:
+            check_array("out", out, (m, f), writeable=True)
+            out_addr = self._out_address(out)
+        hit = self._out_addresses.get(id(gu))
+        self._swiglu(hit[1] if hit is not None and hit[0] is gu else address(gu), out_addr, m, f)
         return out
 
     def softmax(self, x):  # [..., N] -> [..., N]

@@ -60,6 +60,19 @@ def emulated_gelu(calls=None):
     return gelu
 
 
+def emulated_swiglu(calls=None):
+    """A stand-in for the module's swiglu(gu, y, rows, f) export."""
+    from ..kernels import silu
+
+    def swiglu(gu, y, rows, f):
+        if calls is not None:
+            calls.append(("swiglu", rows, f))
+        x = _view(gu, (rows, 2 * f))
+        _view(y, (rows, f))[...] = silu(x[:, :f]) * x[:, f:]
+
+    return swiglu
+
+
 def emulated_dw_rows(calls=None):
     """A stand-in for the module's dw_rows(xp, taps, bias, out, H, K, N, Lp, C) export."""
     from numpy.lib.stride_tricks import as_strided
