@@ -53,3 +53,39 @@ def test_installed_assets_deterministic():
     for split in ("train", "heldout"):
         g1, g2 = SceneGenerator(labels, split, seed=7), SceneGenerator(labels, split, seed=7)
         assert np.array_equal(g1.render(11)[0], g2.render(11)[0])
+
+
+def test_style_jitter_only_in_the_training_split(monkeypatch):
+    """Per-object style changes (mirror, saturation, outline, blur) apply to training scenes
+    only: held-out scenes must stay comparable across model versions."""
+    import tiny_vlm_train.scenes as S
+
+    seen = []
+    real = S._style_jitter
+    monkeypatch.setattr(S, "_style_jitter", lambda sp, rng: seen.append(1) or real(sp, rng))
+    labels = synthetic_labels()
+    kw = dict(config=SceneConfig(size=64), sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds())
+    _, objs = SceneGenerator(labels, "heldout", seed=5, **kw).render(0)
+    assert seen == []
+    _, objs = SceneGenerator(labels, "train", seed=5, **kw).render(0)
+    assert len(seen) == len(objs) >= 1
+
+
+def test_style_jitter_mirrors_about_half_and_keeps_the_sprite():
+    from PIL import Image
+
+    from tiny_vlm_train.scenes import _style_jitter
+
+    sprite = np.zeros((64, 64, 4), np.uint8)  # an "L" in the left half: its mirror is easy to tell
+    sprite[8:56, 8:20] = sprite[44:56, 8:32] = (200, 40, 40, 255)
+    rng = np.random.default_rng(0)
+    mirrored = 0
+    for _ in range(200):
+        out = np.asarray(_style_jitter(Image.fromarray(sprite), rng))
+        assert out.shape == sprite.shape and out.dtype == np.uint8
+        a, a_flip = out[..., 3] > 128, out[..., 3][:, ::-1] > 128
+        # the object's silhouette stays (an outline only grows it by a few pixels)
+        near = (a == (sprite[..., 3] > 128)).mean(), (a_flip == (sprite[..., 3] > 128)).mean()
+        assert max(near) > 0.8
+        mirrored += near[1] > near[0]
+    assert 70 <= mirrored <= 130

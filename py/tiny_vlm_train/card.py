@@ -26,12 +26,16 @@ LICENCES = """| source | used for | licence |
 | npm `emoji-datasource-twitter` 16.0.0 (Twemoji, 64 px) | training objects | CC-BY-4.0 (graphics), Twitter/X |
 | npm `emoji-datasource-facebook` 16.0.0 (64 px) | training objects | © Facebook; no clear licence (per emoji-datasource) |
 | npm `@lobehub/fluent-emoji-3d` 1.1.0 (Microsoft Fluent Emoji 3-D) | training objects | MIT |
+| npm `@lobehub/fluent-emoji-flat` 1.1.0 and `@lobehub/fluent-emoji-modern` 1.0.0 (SVG, rasterised by Debian `librsvg2-bin`) | training objects (from stage 3) | MIT |
+| npm `openmoji` 17.0.0 (colour SVG) | training objects (from stage 3) | CC-BY-SA-4.0 |
 | npm `emoji-datasource-apple` 16.0.0 (64 px) | **evaluation only** (held-out style) | © Apple Inc., not licensed for commercial use; never redistributed |
 | npm `emoji-datasource` 16.0.0 | emoji names and codepoints | MIT |
 | Debian `tuxpaint-data` (photo templates) | training backgrounds | GPL-2+ |
 | Debian `mate-backgrounds` abstract/ + desktop/ | training backgrounds | GPL-2+, CC-BY-SA-4.0 (Ubuntu-MATE set) |
 | Debian `mate-backgrounds` nature/ | **evaluation only** (held-out backgrounds) | GPL-2+ |
 | Debian `mypaint-data-extras` backgrounds | training backgrounds (textures) | CC0-1.0 |
+| Debian `plasma-workspace-wallpapers` (one size per wallpaper) | training backgrounds (from stage 3) | GPL-2+ |
+| Debian `gnome-backgrounds` (.webp only) | training backgrounds (from stage 3) | CC-BY-SA-3.0 / CC-BY-SA-2.0 / CC-BY-2.0 / GPL-2+ (per file, see its copyright file) |
 | scikit-image sample images | training backgrounds | see scikit-image `data/README` (public domain / CC0 / CC-BY) |
 | scikit-learn sample images (china, flower) | **evaluation only** (held-out backgrounds) | see scikit-learn `datasets/images/README.txt` |
 
