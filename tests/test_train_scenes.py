@@ -42,10 +42,11 @@ def test_curriculum_single_object():
 
 
 def test_installed_assets_deterministic():
-    from tiny_vlm_train.assets import npm_root
+    from tiny_vlm_train.assets import missing_sources, npm_root
 
-    if not (npm_root() / "emoji-datasource").exists():
-        pytest.skip("emoji assets not installed (python -m tiny_vlm_train.assets)")
+    missing = missing_sources()
+    if missing:
+        pytest.skip(f"training assets not installed ({', '.join(missing)}): python -m tiny_vlm_train.assets")
     from tiny_vlm_train.labels import build_labels
 
     labels = build_labels(npm_root())

@@ -58,6 +58,12 @@ def npm_root() -> Path:
     return assets_dir() / "npm" / "node_modules"
 
 
+def missing_sources() -> list[str]:
+    """The sources of this file's lists that are not installed (Debian packages, npm packages)."""
+    missing = [p for p in APT_PACKAGES if not shutil.which("dpkg") or subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    return missing + [p for p in NPM_PACKAGES if not (npm_root() / p.rsplit("@", 1)[0]).exists()]
+
+
 def install_apt() -> None:
     missing = [p for p in APT_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if not missing:

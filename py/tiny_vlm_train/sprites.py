@@ -122,6 +122,8 @@ def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
     cache = assets_dir() / "sprites" / f"{style}_{SPRITE}_{h}.npz"
     if cache.exists():
         return np.load(cache)["sprites"]
+    if style in _FILE_STYLES and not (npm_root() / _FILE_STYLES[style][0]).is_dir():
+        raise FileNotFoundError(f"style {style}: {npm_root() / _FILE_STYLES[style][0]} is missing; run python -m tiny_vlm_train.assets")
     by_cp = {e["unified"]: e for e in emoji_metadata(npm_root()).values()}
     table = np.zeros((len(labels), SPRITE, SPRITE, 4), np.uint8)
     missing = []
