@@ -49,6 +49,12 @@ class VisionTower:
                 self.row_taps[name] = self._row_form(name, grid)
         if config.final_channels:
             self.row_taps["final_conv"] = self._row_form("final_conv", grid)
+        # A stride-2 depthwise 3x3 (stem.1) runs as the stride-1 row form, every other output
+        # kept: 4x the taps but on the row kernel; in Chromium 0.46 -> 0.17 ms, in CPython a tie.
+        # (7x7 ones, the downsamples, are faster strided.)
+        self.row_taps_s2: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if self.taps.get("stem.1") is not None and self.taps["stem.1"].shape[0] <= 3:
+            self.row_taps_s2["stem.1"] = self._row_form("stem.1", config.image_size // 2)
 
     def _row_form(self, name, width):  # -> taps [K, K, W*C], bias [W*C]
         return K.depthwise_row_taps(self.taps[name], width), np.tile(self.w[f"{name}.bias"], width)
@@ -56,6 +62,8 @@ class VisionTower:
     def _conv(self, x, name, stride=1):  # [H, W, C_in] -> [Ho, Wo, C_out]; depthwise or stem.0
         if stride == 1 and name in self.row_taps:
             return self.backend.depthwise_conv2d_rows(x, *self.row_taps[name])
+        if stride == 2 and name in self.row_taps_s2:  # the input width is fixed: S/2 (checked in __call__)
+            return np.ascontiguousarray(self.backend.depthwise_conv2d_rows(x, *self.row_taps_s2[name])[::2, ::2])
         if name in self.taps:
             return K.depthwise_conv2d(x, self.taps[name], self.w[f"{name}.bias"], stride)
         k = self.w[f"{name}.weight"].shape[-1]
