@@ -4,6 +4,7 @@ photos (MATE nature wallpapers, scikit-learn samples), seeds never used in train
 
     python -m tiny_vlm_train.evaluate models/tiny-vlm-emoji --scenes 500 --json runs/eval.json
     python -m tiny_vlm_train.evaluate models/tiny-vlm-emoji --parity runs/default/ckpt.pt --parity-scenes 100
+    python -m tiny_vlm_train.evaluate models/tiny-vlm-emoji --breakdown 300   # where the gap comes from
 
 Metrics: describe object precision/recall/F1 (instances matched per class name, counts
 included), class-level F1 (ignoring counts), exact-caption rate, count accuracy, yes/no
@@ -29,9 +30,12 @@ from .scenes import SceneConfig, SceneGenerator
 EVAL_SEED = 900_001  # training uses seeds 0 and 1; the held-out split also uses its own stream tag
 
 
-def heldout_cases(labels, n_scenes: int, size: int, seed: int = EVAL_SEED):
-    """[(image uint8, objects, [(kind, prompt, answer)] )] for describe, count and presence."""
-    gen = SceneGenerator(labels, "heldout", seed=seed, config=SceneConfig(size=size))
+def heldout_cases(labels, n_scenes: int, size: int, seed: int = EVAL_SEED, styles=None, backgrounds=None):
+    """[(image uint8, objects, [(kind, prompt, answer)] )] for describe, count and presence.
+
+    styles / backgrounds replace the held-out ones (the --breakdown conditions); the scenes
+    stay held-out scenes (their own seeds, no training-only augmentation)."""
+    gen = SceneGenerator(labels, "heldout", seed=seed, config=SceneConfig(size=size), styles=styles, backgrounds=backgrounds)
     rng = np.random.default_rng([seed, 5])
     cases = []
     for i in range(n_scenes):
@@ -60,10 +64,11 @@ def describe_scores(pairs, labels) -> dict:
             "exact_caption_rate": exact / max(1, len(pairs))}
 
 
-def evaluate(model_dir: Path, n_scenes: int = 500, seed: int = EVAL_SEED, max_tokens: int = 32, show: int = 0) -> dict:
+def evaluate(model_dir: Path, n_scenes: int = 500, seed: int = EVAL_SEED, max_tokens: int = 32, show: int = 0,
+             styles=None, backgrounds=None) -> dict:
     model = FastVLM.load(model_dir)
     labels = model.labels or json.loads((Path(model_dir) / "labels.json").read_text())
-    cases = heldout_cases(labels, n_scenes, model.config.vision.image_size, seed)
+    cases = heldout_cases(labels, n_scenes, model.config.vision.image_size, seed, styles, backgrounds)
     results = {"describe": [], "count": [], "presence": []}
     answers = []
     t_frame = []
@@ -140,6 +145,27 @@ def parity(model_dir: Path, ckpt: Path, n_scenes: int = 100, seed: int = EVAL_SE
     return {"answers": total, "identical": same, "identical_rate": same / max(1, total), "quant": model.quant.get("scheme"), "differences": diffs}
 
 
+def breakdown(model_dir: Path, n_scenes: int, seed: int = EVAL_SEED) -> dict:
+    """Where the held-out gap comes from: the same metrics with the training styles and/or the
+    training backgrounds in place of the held-out ones (held-out seeds, no training jitter)."""
+    from .scenes import load_backgrounds
+    from .sprites import HELDOUT_STYLES, TRAIN_STYLES
+
+    bgs = {"train": load_backgrounds("train"), "heldout": load_backgrounds("heldout")}
+    out = {}
+    for style_name, styles in (("train", TRAIN_STYLES), ("heldout", HELDOUT_STYLES)):
+        for bg_name in ("train", "heldout"):
+            m = evaluate(model_dir, n_scenes, seed, styles=styles, backgrounds=bgs[bg_name])
+            out[f"{style_name} styles, {bg_name} backgrounds"] = {k: m[k] for k in ("object_f1", "exact_caption_rate", "count_accuracy", "yes_no_accuracy")}
+    return out
+
+
+def print_breakdown(b: dict, n_scenes: int) -> None:
+    print(f"| condition ({n_scenes} scenes each) | describe F1 | exact caption | count | yes/no |\n|---|---|---|---|---|")
+    for name, m in b.items():
+        print(f"| {name} | {m['object_f1']:.3f} | {m['exact_caption_rate']:.3f} | {m['count_accuracy']:.3f} | {m['yes_no_accuracy']:.3f} |")
+
+
 def print_table(m: dict) -> None:
     rows = [("describe object precision", m["object_precision"]), ("describe object recall", m["object_recall"]),
             ("describe object F1", m["object_f1"]), ("describe class F1", m["class_f1"]),
@@ -160,9 +186,14 @@ def main(argv=None) -> None:
     ap.add_argument("--json", default=None, help="write the metrics here")
     ap.add_argument("--parity", default=None, help="torch checkpoint to compare greedy answers with")
     ap.add_argument("--parity-scenes", type=int, default=100)
+    ap.add_argument("--breakdown", type=int, default=0, metavar="N",
+                    help="also N scenes in each of 4 conditions: training or held-out styles x training or held-out backgrounds")
     args = ap.parse_args(argv)
     m = evaluate(Path(args.model_dir), args.scenes, args.seed)
     print_table(m)
+    if args.breakdown:
+        m["breakdown"] = breakdown(Path(args.model_dir), args.breakdown, args.seed)
+        print_breakdown(m["breakdown"], args.breakdown)
     if args.parity:
         import tempfile
 
