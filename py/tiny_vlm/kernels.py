@@ -77,11 +77,7 @@ class Backend:
     def swiglu(self, gu, out=None):  # [M, 2F] -> [M, F]
         """silu(gu[:, :F]) * gu[:, F:], the decoder's gate (a SIMD backend has a kernel)."""
         f = gu.shape[1] // 2
-        gate = gu[:, :f]
-        g = np.negative(gate, out=out)
-        np.exp(g, out=g)
-        g += 1.0
-        np.divide(gate, g, out=g)
+        g = silu(gu[:, :f], out=out)
         g *= gu[:, f:]
         return g
 
@@ -175,8 +171,8 @@ def _gelu(x, out=None):  # [...] -> [...]
     return out
 
 
-def silu(x):  # [...] -> [...]
-    e = np.negative(x)
+def silu(x, out=None):  # [...] -> [...] (into out when given)
+    e = np.negative(x, out=out)
     np.exp(e, out=e)
     e += 1.0
     np.divide(x, e, out=e)

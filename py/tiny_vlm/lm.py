@@ -38,6 +38,10 @@ class Layer:
         self.w_down = backend.pack(t("mlp.down_proj.weight"))  # [D, F]
 
 
+def _inv_rms(h, inv_d, eps) -> float:  # [1, D] -> 1 / rms(h[0]), a Python float
+    return 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps)
+
+
 def _fold(w, norm_weight):  # [out, in], [in] -> [out, in]: the norm's per-channel weight in the GEMM
     return np.ascontiguousarray(w * norm_weight[None, :], dtype=np.float32)
 
@@ -129,7 +133,7 @@ class LanguageModel:
         h[0] = self.embed_tokens[token_id]
         inv_d, eps = 1.0 / cfg.d_model, cfg.rms_eps
         for i, ly in enumerate(self.layers):
-            np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)  # rms_norm(h)
+            np.multiply(h, _inv_rms(h, inv_d, eps), out=a)  # rms_norm(h)
             qkv = be.linear(a, ly.w_qkv, ly.b_qkv, out=buf.qkv)[0]  # [(H+2Hkv)*Dh]
             qk = K.rope_swapped(qkv[:n_q + n_kv].reshape(n_h + n_kv_h, dh), cos, sin)  # [H+Hkv, Dh]
             k_all, v_all = cache.k[i, :, :pos + 1], cache.v[i, :, :pos + 1]  # [Hkv, P, Dh] views
@@ -139,9 +143,9 @@ class LanguageModel:
             probs = be.softmax(scores)
             np.einsum("gjp,gpd->gjd", probs, v_all, out=buf.o.reshape(n_kv_h, group, dh))  # [Hkv, G, Dh]
             h += be.linear(buf.o, ly.w_o, out=d)
-            np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)
+            np.multiply(h, _inv_rms(h, inv_d, eps), out=a)
             be.swiglu(be.linear(a, ly.w_gate_up, out=buf.gu), out=g)  # silu(gate) * up
             h += be.linear(g, ly.w_down, out=d)
         cache.length = pos + 1
-        np.multiply(h, 1.0 / math.sqrt(float(np.dot(h[0], h[0])) * inv_d + eps), out=a)
+        np.multiply(h, _inv_rms(h, inv_d, eps), out=a)
         return be.linear(a, self.lm_head, out=buf.logits)[0].copy()

@@ -148,6 +148,17 @@ class SimdBackend(Backend):
         self._out_addresses.update(self._pinned)
         return buf
 
+    def _out_buffer(self, out, shape):  # -> (out, its address): a new array, or the checked out= buffer
+        if out is None:
+            out = np.empty(shape, np.float32)
+            return out, address(out)
+        check_array("out", out, shape, writeable=True)
+        return out, self._out_address(out)
+
+    def _in_address(self, x) -> int:  # an input that may be an earlier out= (or pinned) buffer
+        hit = self._out_addresses.get(id(x))
+        return hit[1] if hit is not None and hit[0] is x else address(x)
+
     def _out_address(self, out) -> int:
         hit = self._out_addresses.get(id(out))
         if hit is not None and hit[0] is out:
@@ -201,14 +212,8 @@ class SimdBackend(Backend):
         else:
             check_array("bias", b, (n,))
             b_addr = address(b)
-        if out is None:
-            out = np.empty((m, n), np.float32)
-            c_addr = address(out)
-        else:
-            check_array("out", out, (m, n), writeable=True)
-            c_addr = self._out_address(out)
-        hit = self._out_addresses.get(id(x))  # x is often an earlier out= buffer
-        x_addr = hit[1] if hit is not None and hit[0] is x else address(x)
+        out, c_addr = self._out_buffer(out, (m, n))
+        x_addr = self._in_address(x)  # x is often an earlier out= buffer
         if m >= self.min_rows_packed and panels_addr:
             self._gemm_packed(x_addr, panels_addr, b_addr, c_addr, m, n, k)
         else:
@@ -241,14 +246,8 @@ class SimdBackend(Backend):
         if self._swiglu is None or f % 4 or f2 % 2:
             return super().swiglu(gu, out)
         check_array("gu", gu, (m, f2))
-        if out is None:
-            out = np.empty((m, f), np.float32)
-            out_addr = address(out)
-        else:
-            check_array("out", out, (m, f), writeable=True)
-            out_addr = self._out_address(out)
-        hit = self._out_addresses.get(id(gu))
-        self._swiglu(hit[1] if hit is not None and hit[0] is gu else address(gu), out_addr, m, f)
+        out, out_addr = self._out_buffer(out, (m, f))
+        self._swiglu(self._in_address(gu), out_addr, m, f)
         return out
 
     def softmax(self, x):  # [..., N] -> [..., N]
