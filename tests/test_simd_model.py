@@ -12,7 +12,8 @@ from tiny_vlm import Backend, FastVLM
 from tiny_vlm.kv_cache import KVCache
 from tiny_vlm.testing import random_model
 from tiny_vlm.wasm.backend import KernelArgumentError, PackedWeight, SimdBackend
-from tiny_vlm.wasm.emulate import emulated_dw_rows, emulated_exports, emulated_gelu, emulated_softmax_rows, emulated_swiglu
+from tiny_vlm.wasm.emulate import (emulated_dw_rows, emulated_dw_s2, emulated_exports, emulated_gelu, emulated_resize_rgba,
+                                   emulated_softmax_rows, emulated_swiglu)
 
 PROMPT = "What is in this image?"
 
@@ -25,7 +26,8 @@ class RecordingSimd(SimdBackend):
         self.calls = []
         super().__init__(*emulated_exports(self.calls), gelu=emulated_gelu(self.calls),
                          softmax_rows=emulated_softmax_rows(self.calls), dw_rows=emulated_dw_rows(self.calls),
-                         swiglu=emulated_swiglu(self.calls))
+                         swiglu=emulated_swiglu(self.calls), dw_s2=emulated_dw_s2(self.calls),
+                         resize_rgba=emulated_resize_rgba(self.calls))
         self.unpacked = []
         self.bmm_kernel_calls = 0
         self._in_bmm = False
@@ -82,8 +84,10 @@ def test_pinned_rows_fast_path_checks_shapes():
 def test_simd_model_matches_numpy(models):
     ref, simd = models
     be = simd.backend
-    rgb = np.random.default_rng(7).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    rgba = np.random.default_rng(7).integers(0, 256, (48, 80, 4), dtype=np.uint8)  # the browser's frames are RGBA
+    rgb = rgba[:, :, :3].copy()
     pixels = ref.processor(rgb)
+    np.testing.assert_allclose(simd.processor(rgba), pixels, rtol=1e-5, atol=1e-5)
     e_ref, e_simd = ref.encode_image(pixels), simd.encode_image(pixels)
     np.testing.assert_allclose(e_simd, e_ref, rtol=1e-4, atol=1e-4 * float(np.abs(e_ref).max()))
 
@@ -95,7 +99,7 @@ def test_simd_model_matches_numpy(models):
 
     ids = []
     for m in (ref, simd):
-        s = m.session(rgb, PROMPT, max_tokens=16)
+        s = m.session(rgba, PROMPT, max_tokens=16)
         while not s.done:
             s.step()
         ids.append(s.token_ids)
@@ -103,6 +107,6 @@ def test_simd_model_matches_numpy(models):
     assert be.unpacked == [], "linear weights not packed at load"
     assert be.bmm_kernel_calls > 0  # image and prefill attention on the kernels
     kinds = {c[0] for c in be.calls}
-    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "softmax_rows", "swiglu"}  # image/prefill rows on panels, decode steps on dot
+    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "softmax_rows", "swiglu", "dw_s2", "resize_rgba"}  # image/prefill rows on panels, decode steps on dot
     # packed weights go to gemm_dot only for decode steps; larger M there came from bmm
     assert sum(c[0] == "gemm_dot" and c[1] >= be.min_rows_packed for c in be.calls) <= be.bmm_kernel_calls

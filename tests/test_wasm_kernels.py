@@ -104,8 +104,8 @@ def test_module_shape(build_run):
     assert report["valid"]
     assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
     assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [
-        ("dw_rows", "function"), ("gelu", "function"), ("gemm_dot", "function"), ("gemm_packed", "function"),
-        ("softmax_rows", "function"), ("swiglu", "function")]
+        ("dw_rows", "function"), ("dw_s2", "function"), ("gelu", "function"), ("gemm_dot", "function"),
+        ("gemm_packed", "function"), ("resize_rgba", "function"), ("softmax_rows", "function"), ("swiglu", "function")]
     assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
 
 
@@ -373,6 +373,61 @@ def test_backend_depthwise_on_emulated_export():
         backend.depthwise_conv2d_rows(x[:, :4], rt, rb)  # taps made for W = 5
 
 
+DW_S2_JS = Path(__file__).parent / "wasm" / "dw_s2.mjs"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("h,w,c,k", [(1, 1, 4, 1), (5, 4, 4, 3), (8, 8, 20, 7), (7, 9, 32, 7), (6, 5, 96, 3)])
+def test_dw_s2_kernel_matches_reference(wasm_files, tmp_path, build, h, w, c, k):
+    """dw_s2 == a float64 stride-2 depthwise conv written out tap by tap (odd sizes, 16-float blocks
+    and 4-float tails); the padded input ends the memory (no over-read), guards around out kept."""
+    from tiny_vlm import kernels as K
+
+    rng = np.random.default_rng(h * 1000 + w * 100 + c + k)
+    x, taps, b = (rng.standard_normal(s).astype(np.float32) for s in ((h, w, c), (k, k, c), (c,)))
+    p = k // 2
+    xp = K._pad_depthwise(x, k, c)  # [h + 2p, w + 2p, c]
+    ho, wo = (h + 2 * p - k) // 2 + 1, (w + 2 * p - k) // 2 + 1
+    ref = np.tile(b.astype(np.float64), (ho, wo, 1))
+    for r in range(ho):
+        for q in range(wo):
+            for i in range(k):
+                for j in range(k):
+                    y, xx = 2 * r + i - p, 2 * q + j - p
+                    if 0 <= y < h and 0 <= xx < w:
+                        ref[r, q] += x[y, xx].astype(np.float64) * taps[i, j]
+    (tmp_path / "case.json").write_text(json.dumps({"hp": xp.shape[0], "wp": xp.shape[1], "ho": ho, "wo": wo, "k": k, "c": c}))
+    (tmp_path / "in.f32").write_bytes(np.concatenate([xp.ravel(), taps.ravel(), b]).tobytes())
+    run = subprocess.run(["node", *node_flags(build), str(DW_S2_JS), str(wasm_files[build]), str(tmp_path / "case.json"),
+                          str(tmp_path / "in.f32"), str(tmp_path / "out.f32")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
+    assert out[-1] == 1, "wrote outside out"
+    np.testing.assert_allclose(out[:-1].reshape(ho, wo, c), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_backend_dw_s2_on_emulated_export():
+    """Stride-2 depthwise on the kernel (channel multiplier 2 included) == kernels.depthwise_conv2d;
+    stride 1 and C % 4 != 0 stay on NumPy."""
+    from tiny_vlm import kernels as K
+    from tiny_vlm.wasm.emulate import emulated_dw_s2
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), dw_s2=emulated_dw_s2(calls))
+    rng = np.random.default_rng(2)
+    x, taps, b = rng.standard_normal((9, 7, 8)).astype(np.float32), rng.standard_normal((7, 7, 16)).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    np.testing.assert_allclose(backend.depthwise_conv2d(x, taps, b, 2), K.depthwise_conv2d(x, taps, b, 2), rtol=1e-5, atol=1e-5)
+    assert calls == [("dw_s2", 5, 4, 7, 16)]
+    backend.depthwise_conv2d(x, taps, b, 1)
+    odd = rng.standard_normal((3, 3, 6)).astype(np.float32)
+    np.testing.assert_allclose(backend.depthwise_conv2d(x[:, :, :6], odd, b[:6], 2), K.depthwise_conv2d(x[:, :, :6], odd, b[:6], 2))
+    assert len(calls) == 1
+    with pytest.raises(KernelArgumentError, match="bias"):
+        backend.depthwise_conv2d(x, taps, b[:8], 2)
+
+
 SOFTMAX_JS = Path(__file__).parent / "wasm" / "softmax.mjs"
 
 
@@ -397,3 +452,66 @@ def test_softmax_rows_kernel_matches_numpy(wasm_files, tmp_path, build, rows, n)
     for key in ("out", "inplace"):
         np.testing.assert_allclose(np.array(got[key]).reshape(rows, n), ref, rtol=2e-6, atol=1e-7, err_msg=key)
     assert got["guards_ok"]
+
+
+RESIZE_JS = Path(__file__).parent / "wasm" / "resize_rgba.mjs"
+MEAN, INV_STD = np.array([0.5, 0.4, 0.3], np.float32), np.array([4.0, 2.0, 5.0], np.float32)
+
+
+def _resize_sb():
+    sb = np.zeros(8, np.float32)
+    sb[:3], sb[4:7] = INV_STD / np.float32(255), -MEAN * INV_STD
+    return sb
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("h,w,s", [(224, 300, 128), (64, 64, 32), (16, 16, 16), (10, 12, 16), (41, 37, 13), (3, 1, 5)])
+def test_resize_rgba_kernel_matches_numpy(wasm_files, tmp_path, build, h, w, s):
+    """resize_rgba on the centre crop of an h x w RGBA frame == image.resize_normalize (NumPy):
+    shrinking (area taps), same size, enlarging (bilinear); the frame ends the memory (no
+    over-read), guards around dst kept. The 2x case is also checked against 2x2 block means."""
+    from tiny_vlm.image import resize_normalize, resize_taps
+
+    rng = np.random.default_rng(h * 1000 + w + s)
+    frame = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    idx, wt = resize_taps(side, s)
+    k = idx.shape[1]
+    (tmp_path / "case.json").write_text(json.dumps({"h": h, "w": w, "top": top, "left": left, "side": side, "s": s, "k": k}))
+    (tmp_path / "in.bin").write_bytes(frame.tobytes() + idx.tobytes() + wt.tobytes() + _resize_sb().tobytes())
+    run = subprocess.run(["node", *node_flags(build), str(RESIZE_JS), str(wasm_files[build]), str(tmp_path / "case.json"),
+                          str(tmp_path / "in.bin"), str(tmp_path / "out.f32")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
+    assert out[-1] == 1, "wrote outside dst"
+    got = out[:-1].reshape(s, s, 3)
+    crop = frame[top:top + side, left:left + side]
+    np.testing.assert_allclose(got, resize_normalize(crop, s, MEAN, INV_STD), rtol=1e-5, atol=2e-5)
+    if side == 2 * s:
+        block = crop[:, :, :3].astype(np.float64).reshape(s, 2, s, 2, 3).mean(axis=(1, 3))
+        np.testing.assert_allclose(got, (block / 255 - MEAN) * INV_STD, rtol=1e-5, atol=2e-5)
+
+
+def test_backend_resize_on_emulated_export():
+    """ImageProcessor on a SimdBackend: RGBA frames (bytes or arrays, any crop) go through the
+    kernel in one call and match NumPy's; RGB arrays and odd strides stay on NumPy."""
+    from types import SimpleNamespace
+
+    from tiny_vlm import ImageProcessor
+    from tiny_vlm.wasm.emulate import emulated_resize_rgba
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), resize_rgba=emulated_resize_rgba(calls))
+    cfg = SimpleNamespace(image_size=16, image_mean=(0.5, 0.4, 0.3), image_std=(0.25, 0.5, 0.2))  # what the processor reads
+    fast, slow = ImageProcessor(cfg, backend), ImageProcessor(cfg)
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (30, 44, 4), dtype=np.uint8)
+    for image, size in ((frame, {}), (frame.tobytes(), {"width": 44, "height": 30}), (frame[:9, :7], {})):
+        np.testing.assert_allclose(fast(image, **size), slow(image, **size), rtol=1e-5, atol=2e-5)
+    assert calls == [("resize_rgba", 30, 16, 3), ("resize_rgba", 30, 16, 3), ("resize_rgba", 7, 16, 2)]
+    np.testing.assert_allclose(fast(frame[:, :, :3].copy()), slow(frame[:, :, :3].copy()), rtol=1e-6)
+    np.testing.assert_allclose(fast(frame[:, ::2]), slow(frame[:, ::2]), rtol=1e-6)  # pixels 8 bytes apart
+    assert len(calls) == 3

@@ -63,8 +63,38 @@ def _resize_axis(x, n_out, axis):  # [..., n_in, ...] float32 -> [..., n_out, ..
     return np.moveaxis(y.astype(np.float32), 0, axis)
 
 
-def to_rgb_array(image, width: int | None = None, height: int | None = None):  # -> uint8 [H, W, 3]
-    """Accept a PIL image, an ndarray [H, W, 3|4] uint8, or raw RGBA bytes with width and height."""
+@functools.lru_cache(maxsize=16)
+def resize_taps(n_in: int, n_out: int):  # -> index int32 [n_out, K], weight float32 [n_out, K]
+    """The taps of _resize_axis for one axis as one table: output o = sum_k weight[o, k] *
+    input[index[o, k]] (area taps when shrinking, the two bilinear taps when enlarging, one
+    tap of weight 1 for the same size). For kernels that resize in one call (SimdBackend)."""
+    if n_out < n_in:
+        index, weight = _area_taps(n_in, n_out)
+        return np.ascontiguousarray(index.T, dtype=np.int32), np.ascontiguousarray(weight.T)
+    if n_out == n_in:
+        return np.arange(n_in, dtype=np.int32)[:, None].copy(), np.ones((n_in, 1), np.float32)
+    src = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    lo = np.floor(src).astype(np.int32)
+    frac = src - lo
+    index = np.stack([lo, np.minimum(lo + 1, n_in - 1)], axis=1).astype(np.int32)
+    weight = np.stack([1 - frac, frac], axis=1).astype(np.float32)
+    return index, weight
+
+
+def resize_normalize(crop, size: int, mean, inv_std):  # uint8 [side, side, 3|4] -> float32 [size, size, 3]
+    """The NumPy path: separable resize of the square crop to size x size, then
+    (x / 255 - mean) * inv_std per channel."""
+    x = crop[:, :, :3].astype(np.float32)  # [side, side, 3]
+    x = _resize_axis(_resize_axis(x, size, 0), size, 1)  # [S, S, 3]
+    x *= np.float32(1.0 / 255.0)
+    x -= mean
+    x *= inv_std
+    return np.ascontiguousarray(x)
+
+
+def to_pixel_array(image, width: int | None = None, height: int | None = None):  # -> uint8 [H, W, 3|4]
+    """Accept a PIL image, an ndarray [H, W, 3|4] uint8, or raw RGBA bytes with width and
+    height; the channels are kept (RGBA stays 4-channel, for kernels that read whole pixels)."""
     if isinstance(image, (bytes, bytearray, memoryview)):
         if width is None or height is None:
             raise ImageError("raw RGBA bytes need width and height")
@@ -73,7 +103,7 @@ def to_rgb_array(image, width: int | None = None, height: int | None = None):  #
         n = memoryview(image).nbytes
         if n != width * height * 4:
             raise ImageError(f"RGBA byte length {n} != width {width} * height {height} * 4 = {width * height * 4}")
-        return np.frombuffer(image, dtype=np.uint8).reshape(height, width, 4)[:, :, :3]
+        return np.frombuffer(image, dtype=np.uint8).reshape(height, width, 4)
     if type(image).__module__.startswith("PIL."):  # a PIL image, without importing PIL ourselves
         image = np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
@@ -84,25 +114,32 @@ def to_rgb_array(image, width: int | None = None, height: int | None = None):  #
         raise ImageError(f"image array dtype {image.dtype} is not uint8")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageError(f"image is empty: {image.shape}")
-    return image[:, :, :3]
+    return image
+
+
+def to_rgb_array(image, width: int | None = None, height: int | None = None):  # -> uint8 [H, W, 3]
+    """to_pixel_array without the alpha channel."""
+    return to_pixel_array(image, width, height)[:, :, :3]
 
 
 class ImageProcessor:
-    """Turns any accepted image into the vision tower's float32 [S, S, 3] input."""
+    """Turns any accepted image into the vision tower's float32 [S, S, 3] input.
 
-    def __init__(self, config: VisionConfig) -> None:
+    backend: the model's kernels.Backend; its resize_normalize does the work (NumPy's
+    resize_normalize above, or a WASM kernel in the browser). None: NumPy."""
+
+    def __init__(self, config: VisionConfig, backend=None) -> None:
         self.size = config.image_size
         self.mean = np.asarray(config.image_mean, dtype=np.float32)
         self.inv_std = 1.0 / np.asarray(config.image_std, dtype=np.float32)
+        self.backend = backend
 
     def __call__(self, image, width: int | None = None, height: int | None = None):  # -> [S, S, 3]
-        rgb = to_rgb_array(image, width, height)  # [H, W, 3] uint8
-        h, w, _ = rgb.shape
+        pixels = to_pixel_array(image, width, height)  # [H, W, 3|4] uint8
+        h, w, _ = pixels.shape
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
-        x = rgb[top:top + side, left:left + side].astype(np.float32)  # [side, side, 3]
-        x = _resize_axis(_resize_axis(x, self.size, 0), self.size, 1)  # [S, S, 3]
-        x *= np.float32(1.0 / 255.0)
-        x -= self.mean
-        x *= self.inv_std
-        return np.ascontiguousarray(x)
+        crop = pixels[top:top + side, left:left + side]  # a view: [side, side, 3|4]
+        if self.backend is None:
+            return resize_normalize(crop, self.size, self.mean, self.inv_std)
+        return self.backend.resize_normalize(crop, self.size, self.mean, self.inv_std)

@@ -43,7 +43,8 @@ class Backend:
 
     `gemm` is "matmul" (BLAS, CPython) or "einsum" (Pyodide). The WASM SIMD kernels plug in
     by subclassing (wasm.backend.SimdBackend) and overriding `pack` and `linear`, and
-    optionally `bmm`, `gelu`, `softmax` and `depthwise_conv2d_rows`. The model holds one
+    optionally `bmm`, `gelu`, `swiglu`, `softmax`, `depthwise_conv2d_rows`, `depthwise_conv2d`
+    and `resize_normalize`. The model holds one
     Backend, prepares every weight with `pack` once at load and passes every weight product
     through `linear` with what `pack` returned.
     """
@@ -74,6 +75,13 @@ class Backend:
             y += b
         return y
 
+    def resize_normalize(self, crop, size: int, mean, inv_std):  # uint8 [side, side, 3|4] -> [size, size, 3]
+        """The image processor's square crop resized to size x size and normalised per channel
+        ((x / 255 - mean) * inv_std; a SIMD backend has a kernel for RGBA crops)."""
+        from .image import resize_normalize
+
+        return resize_normalize(crop, size, mean, inv_std)
+
     def swiglu(self, gu, out=None):  # [M, 2F] -> [M, F]
         """silu(gu[:, :F]) * gu[:, F:], the decoder's gate (a SIMD backend has a kernel)."""
         f = gu.shape[1] // 2
@@ -93,6 +101,10 @@ class Backend:
     def depthwise_conv2d_rows(self, x, row_taps, row_bias):  # [H, W, C], [K, K, W*C*m], [W*C*m] -> [H, W, C*m]
         """Stride-1 depthwise conv (kernels.depthwise_conv2d_rows); a SIMD backend overrides it."""
         return depthwise_conv2d_rows(x, row_taps, row_bias)
+
+    def depthwise_conv2d(self, x, taps, b, stride=1):  # [H, W, C], [K, K, C*m], [C*m] -> [Ho, Wo, C*m]
+        """Depthwise conv at any stride (kernels.depthwise_conv2d); a SIMD backend has a stride-2 kernel."""
+        return depthwise_conv2d(x, taps, b, stride)
 
     def softmax(self, x):  # [..., N] -> [..., N]
         """Softmax over the last axis (kernels.softmax); a SIMD backend overrides it."""

@@ -72,7 +72,7 @@ class FastVLM:
         self.labels = labels
         self.backend = backend or K.Backend()
         self.tokenizer = tokenizer
-        self.processor = ImageProcessor(self.config.vision)
+        self.processor = ImageProcessor(self.config.vision, self.backend)
         self.vision = VisionTower(self.config.vision, weights.tensors, self.backend)
         self.projector = Projector(self.config.projector, weights.tensors, self.backend)
         self.lm = LanguageModel(self.config.lm, weights.tensors, self.backend)

@@ -65,7 +65,7 @@ class VisionTower:
         if stride == 2 and name in self.row_taps_s2:  # the input width is fixed: S/2 (checked in __call__)
             return np.ascontiguousarray(self.backend.depthwise_conv2d_rows(x, *self.row_taps_s2[name])[::2, ::2])
         if name in self.taps:
-            return K.depthwise_conv2d(x, self.taps[name], self.w[f"{name}.bias"], stride)
+            return self.backend.depthwise_conv2d(x, self.taps[name], self.w[f"{name}.bias"], stride)
         k = self.w[f"{name}.weight"].shape[-1]
         return K.conv2d_gemm(x, self.linears[name], self.w[f"{name}.bias"], k, stride, self.backend)
 

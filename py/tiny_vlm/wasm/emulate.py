@@ -73,6 +73,43 @@ def emulated_swiglu(calls=None):
     return swiglu
 
 
+def emulated_dw_s2(calls=None):
+    """A stand-in for the module's dw_s2(xp, taps, bias, out, Ho, Wo, K, Wp, C) export."""
+
+    def dw_s2(xp, taps, bias, out, ho, wo, k, wp, c):
+        if calls is not None:
+            calls.append(("dw_s2", ho, wo, k, c))
+        x = _view(xp, (2 * ho + k - 2, wp, c))  # the rows the kernel reads
+        t = _view(taps, (k, k, c))
+        y = _view(out, (ho, wo, c))
+        y[...] = _view(bias, (c,))
+        for i in range(k):
+            for j in range(k):
+                y += x[i:i + 2 * ho:2, j:j + 2 * wo:2] * t[i, j]
+
+    return dw_s2
+
+
+def emulated_resize_rgba(calls=None):
+    """A stand-in for the module's resize_rgba(src, stride, side, idx, wt, k, tmp, dst, s, sb) export."""
+    from numpy.lib.stride_tricks import as_strided
+
+    def resize_rgba(src, stride, side, idx, wt, k, tmp, dst, s, sb):
+        if calls is not None:
+            calls.append(("resize_rgba", side, s, k))
+        raw = np.ctypeslib.as_array((ctypes.c_uint8 * (stride * (side - 1) + 4 * side)).from_address(src))
+        x = as_strided(raw, (side, side, 4), (stride, 4, 1)).astype(np.float32)  # [side, side, 4]
+        index = np.ctypeslib.as_array((ctypes.c_int32 * (s * k)).from_address(idx)).reshape(s, k)
+        weight = _view(wt, (s, k))
+        t = _view(tmp, (s, side, 4))
+        t[...] = sum(weight[:, j, None, None] * x[index[:, j]] for j in range(k))  # columns: [s, side, 4]
+        y = sum(weight[None, :, j, None] * t[:, index[:, j]] for j in range(k))  # rows: [s, s, 4]
+        p = _view(sb, (8,))
+        _view(dst, (s, s, 3))[...] = y[..., :3] * p[:3] + p[4:7]
+
+    return resize_rgba
+
+
 def emulated_dw_rows(calls=None):
     """A stand-in for the module's dw_rows(xp, taps, bias, out, H, K, N, Lp, C) export."""
     from numpy.lib.stride_tricks import as_strided

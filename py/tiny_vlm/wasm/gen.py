@@ -4,7 +4,7 @@
 
 writes `tiny_vlm_gemm_relaxed.wat` (FMA via `f32x4.relaxed_madd`) and
 `tiny_vlm_gemm_simd128.wat` (plain SIMD128 mul + add) and, when wat2wasm is found, the
-matching `.wasm` files. Both modules export the same six functions, every argument an i32
+matching `.wasm` files. Both modules export the same eight functions, every argument an i32
 (byte addresses into the imported memory, then sizes):
 
     gemm_packed(a, wp, bias, c, M, N, K)   C[M, N] = A[M, K] @ W[N, K]^T (+ bias[N])
@@ -15,11 +15,17 @@ matching `.wasm` files. Both modules export the same six functions, every argume
     softmax_rows(x, y, rows, n)            y[r] = softmax(x[r]) for rows of n floats
     dw_rows(xp, taps, bias, out, H, K, N, Lp, C)
                                            stride-1 depthwise conv on flattened rows (see _dw_rows)
+    dw_s2(xp, taps, bias, out, Ho, Wo, K, Wp, C)
+                                           stride-2 depthwise conv, channels last (see _dw_s2)
+    resize_rgba(src, stride, side, idx, wt, k, tmp, dst, S, sb)
+                                           uint8 RGBA crop -> normalised float32 [S, S, 3] (see _resize_rgba)
 
-The last four exist because Pyodide's NumPy has no SIMD and a scalar libm: measured in
+The last six exist because Pyodide's NumPy has no SIMD and a scalar libm: measured in
 Chromium, GELU of [32, 32, 96] took 1.05-1.45 ms in NumPy (21 passes, exp alone 0.35 ms),
 a decode step's softmax ~50 us (5 calls), the decoder's SiLU gate of a prefill ~1 ms (Node),
-and the default tower's stride-1 depthwise convs ~5 ms in einsum.
+the default tower's stride-1 depthwise convs ~5 ms in einsum, its two stride-2 7x7 ones
+~1.8 ms, and a 224 -> 128 frame's
+resize and normalisation 2.2-2.6 ms in NumPy.
 
 bias == 0 means "no bias" (address 0 is the null pointer in Emscripten; no array lives
 there). K == 0 gives C = bias (or 0). The kernels read only A[M, K], W (packed or not)
@@ -552,6 +558,134 @@ def _dw_rows(relaxed: bool) -> str:
     return w.text()
 
 
+def _dw_s2(relaxed: bool) -> str:
+    """dw_s2(xp, taps, bias, out, Ho, Wo, K, Wp, C): stride-2 depthwise conv, channels last.
+
+    xp: the zero-padded input [Hp, Wp, C]; taps [K, K, C]; bias [C]; out [Ho, Wo, C]:
+    out[r, q, c] = bias[c] + sum_ij xp[2r + i, 2q + j, c] taps[i, j, c] (C % 4 == 0). Each
+    output pixel is one "row" of C values for _dw_block: input rows Wp * C floats apart, taps
+    rows K * C apart, the next tap C floats on.
+    """
+    w = _Wat(relaxed)
+    w('(func $dw_s2 (export "dw_s2") (param $xp i32) (param $taps i32) (param $bias i32) (param $out i32)',
+      "  (param $ho i32) (param $wo i32) (param $k i32) (param $wp i32) (param $c i32)",
+      "  (local $r i32) (local $q i32) (local $i i32) (local $j i32) (local $nb i32) (local $xa i32) (local $ta i32)",
+      "  (local $xrow i32) (local $orow i32) (local $nbytes i32) (local $lpb i32) (local $cb i32) (local $end4 i32) (local $end1 i32)",
+      "  " + " ".join(f"(local $a{v} v128) (local $x{v} v128) (local $t{v} v128)" for v in range(4)))
+    w("(local.set $nbytes (i32.shl (local.get $c) (i32.const 2)))",
+      "(local.set $cb (local.get $nbytes))",
+      "(local.set $lpb (i32.mul (local.get $wp) (local.get $nbytes)))",
+      "(local.set $end4 (i32.and (local.get $nbytes) (i32.const -64)))",
+      "(local.set $end1 (i32.and (local.get $nbytes) (i32.const -16)))",
+      "(local.set $orow (local.get $out))",
+      "(local.set $r (i32.const 0))",
+      "(block $rows_done (loop $row_next",
+      "  (br_if $rows_done (i32.ge_u (local.get $r) (local.get $ho)))",
+      "  (local.set $q (i32.const 0))",
+      "  (block $cols_done (loop $col_next",
+      "    (br_if $cols_done (i32.ge_u (local.get $q) (local.get $wo)))",
+      "    (local.set $xrow (i32.add (local.get $xp) (i32.add (i32.mul (i32.shl (local.get $r) (i32.const 1)) (local.get $lpb))",
+      "                                                       (i32.mul (i32.shl (local.get $q) (i32.const 1)) (local.get $cb)))))",
+      "    (local.set $nb (i32.const 0))",
+      "    (block $b4_done (loop $b4_next",
+      "      (br_if $b4_done (i32.ge_u (local.get $nb) (local.get $end4)))")
+    _dw_block(w, 4)
+    w("      (local.set $nb (i32.add (local.get $nb) (i32.const 64)))",
+      "      (br $b4_next)))",
+      "    (block $b1_done (loop $b1_next",
+      "      (br_if $b1_done (i32.ge_u (local.get $nb) (local.get $end1)))")
+    _dw_block(w, 1)
+    w("      (local.set $nb (i32.add (local.get $nb) (i32.const 16)))",
+      "      (br $b1_next)))",
+      "    (local.set $orow (i32.add (local.get $orow) (local.get $nbytes)))",
+      "    (local.set $q (i32.add (local.get $q) (i32.const 1)))",
+      "    (br $col_next)))",
+      "  (local.set $r (i32.add (local.get $r) (i32.const 1)))",
+      "  (br $row_next)))",
+      ")")
+    return w.text()
+
+
+# ------------------------------------------------------------------ image resize
+
+def _resize_rgba(relaxed: bool) -> str:
+    """resize_rgba(src, stride, side, idx, wt, k, tmp, dst, s, sb): crop + resize + normalise.
+
+    src: byte address of the crop's top-left pixel in uint8 RGBA rows of `stride` bytes;
+    the crop is side x side pixels. idx (int32) and wt (float32) are [s, k]: output o of an
+    axis is sum_t wt[o, t] * input[idx[o, t]] (area taps when shrinking, bilinear when
+    enlarging; unused taps have weight 0 and a valid index). Both axes use the same taps.
+    tmp: float32 scratch [s, side, 4]; dst: float32 [s, s, 3]; sb: float32 [8], the
+    per-channel scale (lanes 0-2) and bias (lanes 4-6): dst = resized * scale + bias.
+    Pass 1 resizes columns into tmp (one f32x4 per RGBA pixel, bytes widened to floats),
+    pass 2 rows into dst, three lanes stored per pixel (no write past dst's end).
+    """
+    w = _Wat(relaxed)
+    w('(func $resize_rgba (export "resize_rgba") (param $src i32) (param $stride i32) (param $side i32) (param $idx i32)',
+      "  (param $wt i32) (param $k i32) (param $tmp i32) (param $dst i32) (param $s i32) (param $sb i32)",
+      "  (local $o i32) (local $x i32) (local $t i32) (local $ti i32) (local $row i32) (local $p i32) (local $kb i32)",
+      "  (local $acc v128) (local $v v128) (local $wv v128) (local $scale v128) (local $bias v128)",
+      "(local.set $scale (v128.load (local.get $sb)))",
+      "(local.set $bias (v128.load offset=16 (local.get $sb)))",
+      "(local.set $kb (i32.shl (local.get $k) (i32.const 2)))",
+      ";; pass 1: tmp[o, x] = sum_t wt[o, t] * src[idx[o, t], x] (all four channels)",
+      "(local.set $o (i32.const 0))",
+      "(block $p1_done (loop $p1_next",
+      "  (br_if $p1_done (i32.ge_u (local.get $o) (local.get $s)))",
+      "  (local.set $x (i32.const 0))",
+      "  (block $x_done (loop $x_next",
+      "    (br_if $x_done (i32.ge_u (local.get $x) (local.get $side)))",
+      "    (local.set $acc (v128.const i32x4 0 0 0 0))",
+      "    (local.set $t (i32.const 0))",
+      "    (local.set $ti (i32.add (local.get $idx) (i32.mul (local.get $o) (local.get $kb))))",
+      "    (block $t_done (loop $t_next",
+      "      (br_if $t_done (i32.ge_u (local.get $t) (local.get $kb)))",
+      "      (local.set $p (i32.add (i32.add (local.get $src) (i32.mul (i32.load (i32.add (local.get $ti) (local.get $t))) (local.get $stride)))",
+      "                             (i32.shl (local.get $x) (i32.const 2))))",
+      "      (local.set $v (f32x4.convert_i32x4_u (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (v128.load32_zero (local.get $p))))))",
+      "      (local.set $wv (v128.load32_splat (i32.add (i32.add (local.get $wt) (i32.sub (local.get $ti) (local.get $idx))) (local.get $t))))",
+      )
+    w.madd("$acc", "$v", "$wv")
+    w("      (local.set $t (i32.add (local.get $t) (i32.const 4)))",
+      "      (br $t_next)))",
+      "    (v128.store (i32.add (local.get $tmp) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $side)) (local.get $x)) (i32.const 4)))",
+      "                (local.get $acc))",
+      "    (local.set $x (i32.add (local.get $x) (i32.const 1)))",
+      "    (br $x_next)))",
+      "  (local.set $o (i32.add (local.get $o) (i32.const 1)))",
+      "  (br $p1_next)))",
+      ";; pass 2: dst[r, o] = (sum_t wt[o, t] * tmp[r, idx[o, t]]) * scale + bias, channels 0-2",
+      "(local.set $row (i32.const 0))",
+      "(block $p2_done (loop $p2_next",
+      "  (br_if $p2_done (i32.ge_u (local.get $row) (local.get $s)))",
+      "  (local.set $o (i32.const 0))",
+      "  (block $o_done (loop $o_next",
+      "    (br_if $o_done (i32.ge_u (local.get $o) (local.get $s)))",
+      "    (local.set $acc (v128.const i32x4 0 0 0 0))",
+      "    (local.set $t (i32.const 0))",
+      "    (local.set $ti (i32.add (local.get $idx) (i32.mul (local.get $o) (local.get $kb))))",
+      "    (block $t2_done (loop $t2_next",
+      "      (br_if $t2_done (i32.ge_u (local.get $t) (local.get $kb)))",
+      "      (local.set $v (v128.load (i32.add (local.get $tmp) (i32.shl (i32.add (i32.mul (local.get $row) (local.get $side))",
+      "                                                                   (i32.load (i32.add (local.get $ti) (local.get $t)))) (i32.const 4)))))",
+      "      (local.set $wv (v128.load32_splat (i32.add (i32.add (local.get $wt) (i32.sub (local.get $ti) (local.get $idx))) (local.get $t))))",
+      )
+    w.madd("$acc", "$v", "$wv")
+    w("      (local.set $t (i32.add (local.get $t) (i32.const 4)))",
+      "      (br $t2_next)))",
+      "    (local.set $acc (f32x4.add (f32x4.mul (local.get $acc) (local.get $scale)) (local.get $bias)))",
+      "    (local.set $p (i32.add (local.get $dst) (i32.mul (i32.add (i32.mul (local.get $row) (local.get $s)) (local.get $o)) (i32.const 12))))",
+      "    (f32.store (local.get $p) (f32x4.extract_lane 0 (local.get $acc)))",
+      "    (f32.store offset=4 (local.get $p) (f32x4.extract_lane 1 (local.get $acc)))",
+      "    (f32.store offset=8 (local.get $p) (f32x4.extract_lane 2 (local.get $acc)))",
+      "    (local.set $o (i32.add (local.get $o) (i32.const 1)))",
+      "    (br $o_next)))",
+      "  (local.set $row (i32.add (local.get $row) (i32.const 1)))",
+      "  (br $p2_next)))",
+      ")")
+    return w.text()
+
+
 # ------------------------------------------------------------------ module and build
 
 def generate_wat(relaxed: bool, packed_rows: int = PACKED_ROWS, dot_rows: int = DOT_ROWS,
@@ -563,7 +697,7 @@ def generate_wat(relaxed: bool, packed_rows: int = PACKED_ROWS, dot_rows: int = 
         "(module",
         '(import "env" "memory" (memory 0))',
         _helpers(), _gemm_packed(relaxed, packed_rows, packed_unroll), _gemm_dot(relaxed, dot_rows), _gelu(relaxed), _swiglu(relaxed), _softmax_rows(relaxed),
-        _dw_rows(relaxed),
+        _dw_rows(relaxed), _dw_s2(relaxed), _resize_rgba(relaxed),
         ")", ""])
 
 
