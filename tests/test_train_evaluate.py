@@ -2,7 +2,7 @@
 
 import pytest
 
-from tiny_vlm_train.evaluate import describe_scores
+from tiny_vlm_train.evaluate import describe_scores, weakest_classes
 from tiny_vlm_train.synthetic import synthetic_labels
 
 
@@ -27,3 +27,17 @@ def test_describe_scores_by_hand():
 def test_describe_scores_empty_prediction():
     s = describe_scores([("", "a red circle")], synthetic_labels())
     assert s["object_precision"] == 0 and s["object_recall"] == 0 and s["object_f1"] == 0
+
+
+def test_weakest_classes_by_hand():
+    labels = synthetic_labels()
+    pairs = [("a red circle", "a red circle"),
+             ("a purple cross", "a red circle"),  # circle missed, cross said instead
+             ("two red circles", "two red circles and a blue square"),  # square missed, nothing extra
+             ("a blue square", "a blue square"),
+             ("a purple cross", "a blue square")]  # square missed again, cross said instead
+    rows = weakest_classes(pairs, labels, n=5, min_count=2)
+    assert [(r["class"], r["instances"]) for r in rows] == [("blue square", 3), ("red circle", 4)]
+    assert rows[0]["recall"] == pytest.approx(1 / 3) and rows[1]["recall"] == pytest.approx(3 / 4)
+    assert rows[0]["said_instead"] == ["purple cross"] and rows[1]["said_instead"] == ["purple cross"]
+    assert weakest_classes(pairs, labels, min_count=5) == []

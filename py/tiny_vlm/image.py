@@ -6,7 +6,8 @@
 
 Resizing is separable and done in NumPy (Pillow is never needed): area averaging when
 shrinking (exact box filter: a few weighted taps per output pixel), bilinear with half-pixel
-centres when enlarging.
+centres when enlarging. In the browser the model's SimdBackend does crop, resize and
+normalisation of RGBA frames in one WASM call on the same taps (`resize_taps`).
 """
 
 from __future__ import annotations

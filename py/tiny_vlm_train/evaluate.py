@@ -64,6 +64,27 @@ def describe_scores(pairs, labels) -> dict:
             "exact_caption_rate": exact / max(1, len(pairs))}
 
 
+def weakest_classes(pairs, labels, n: int = 12, min_count: int = 3) -> list[dict]:
+    """pairs [(predicted, reference)] -> the n classes with the lowest describe recall (object
+    instances found / in the references, classes seen at least min_count times), with the
+    classes named most often instead in the captions that missed them."""
+    seen, found, instead = {}, {}, {}
+    for pred, ref in pairs:
+        p, r = parse_description(pred, labels), parse_description(ref, labels)
+        extra = [name for name in p if p[name] > r.get(name, 0)]
+        for name, k in r.items():
+            seen[name] = seen.get(name, 0) + k
+            found[name] = found.get(name, 0) + min(k, p.get(name, 0))
+            if p.get(name, 0) < k:
+                for e in extra:
+                    instead.setdefault(name, {}).setdefault(e, 0)
+                    instead[name][e] += 1
+    rows = [{"class": name, "recall": found[name] / k, "instances": k,
+             "said_instead": [e for e, _ in sorted(instead.get(name, {}).items(), key=lambda t: (-t[1], t[0]))[:3]]}
+            for name, k in seen.items() if k >= min_count]
+    return sorted(rows, key=lambda row: (row["recall"], row["class"]))[:n]
+
+
 def evaluate(model_dir: Path, n_scenes: int = 500, seed: int = EVAL_SEED, max_tokens: int = 32, show: int = 0,
              styles=None, backgrounds=None) -> dict:
     model = FastVLM.load(model_dir)
@@ -88,6 +109,7 @@ def evaluate(model_dir: Path, n_scenes: int = 500, seed: int = EVAL_SEED, max_to
             row.append(s.text)
         answers.append(row)
     metrics = describe_scores(results["describe"], labels)
+    metrics["weakest_classes"] = weakest_classes(results["describe"], labels)
     metrics["count_accuracy"] = float(np.mean([p.strip() == r for p, r in results["count"]]))
     metrics["yes_no_accuracy"] = float(np.mean([p.strip() == r for p, r in results["presence"]]))
     metrics["n_scenes"] = n_scenes
@@ -176,6 +198,10 @@ def print_table(m: dict) -> None:
         print(f"| {k} | {v:.3f} |")
     print(f"| describe: frame + full answer, median ms | {m['describe_frame_ms_median']:.1f} |")
     print(f"| encode (vision + projector), median ms | {m['encode_ms_median']:.1f} |")
+    if m.get("weakest_classes"):
+        print("weakest classes (describe recall, instances; named instead): " + "; ".join(
+            f"{w['class']} {w['recall']:.2f} of {w['instances']}" + (f" ({', '.join(w['said_instead'])})" if w["said_instead"] else "")
+            for w in m["weakest_classes"]))
 
 
 def main(argv=None) -> None:
