@@ -8,13 +8,15 @@ Browsers allow the camera only on https:// or http://localhost: when you expose 
 a network with --host, open it through an https proxy or tunnel (or use image upload).
 Headers: exact MIME types (.wasm, .mjs, .whl, .json: a wrong .wasm type makes Pyodide hang,
 a wrong .mjs type kills the worker), cross-origin isolation (COOP/COEP: 5 µs timers),
-`Cache-Control: no-cache` (the browser revalidates and gets 304s). Nothing outside the
-site folder is ever served.
+`Cache-Control: no-cache` (the browser revalidates and gets 304s). A file with a gzip twin
+(`NAME.gz`, written by build.py) is sent compressed, `Content-Encoding: gzip`, to clients
+that accept gzip. Nothing outside the site folder is ever served.
 """
 
 from __future__ import annotations
 
 import argparse
+import email.utils
 import http.server
 import os
 import sys
@@ -54,7 +56,41 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         if real != root and not real.startswith(root + os.sep):
             self.send_error(404, "Not found")
             return None
+        twin = real + ".gz"
+        if (os.path.isfile(real) and os.path.isfile(twin) and os.path.getmtime(twin) >= os.path.getmtime(real)
+                and self._accepts_gzip()):
+            return self._send_twin(real, twin)
         return super().send_head()
+
+    def _accepts_gzip(self) -> bool:
+        for item in self.headers.get("Accept-Encoding", "").split(","):
+            name, _, params = item.strip().partition(";")
+            if name.strip().lower() == "gzip":
+                return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+        return False
+
+    def _send_twin(self, real: str, twin: str):
+        """The gzip twin of `real` with real's type (a conditional GET may get a 304)."""
+        f = open(twin, "rb")
+        stat = os.fstat(f.fileno())
+        since = self.headers.get("If-Modified-Since")
+        if since and "If-None-Match" not in self.headers:
+            try:
+                when = email.utils.parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                when = None
+            if when is not None and int(stat.st_mtime) <= when:
+                f.close()
+                self.send_response(304)
+                self.end_headers()
+                return None
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(real))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(stat.st_size))
+        self.send_header("Last-Modified", self.date_time_string(stat.st_mtime))
+        self.end_headers()
+        return f
 
     def list_directory(self, path):
         self.send_error(404, "No directory listings")
@@ -66,6 +102,7 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Vary", "Accept-Encoding")
         super().end_headers()
 
     def log_message(self, format: str, *args) -> None:

@@ -13,7 +13,8 @@ Memory: performance.measureUserAgentSpecificMemory() per page (its JS heaps and 
 memories, the worker's included) after the rounds, and again after --soak more answers.
 Boot-to-ready is timed once per engine in a fresh context (page.goto until ready), then
 again after page.reload() (browser caches and any service worker warm), with the bytes
-transferred each time. Then `warmup`
+transferred each time (both sites carry build.py's gzip twins, so large text and .wasm
+files travel compressed for every engine). Then `warmup`
 untimed answers each, and `rounds` rounds of one answer per engine, interleaved; medians.
 The tiny-vlm pages are driven through the app's own client (window.tinyVLM.ready ->
 client.infer); their stage times and ttft_ms come from the worker (Python clocks, like the
@@ -127,6 +128,8 @@ def build_sites(root: Path, model: Path, work: Path, ort_dist: Path) -> dict:
             "d_model": cfg.lm.d_model, "n_layers": cfg.lm.n_layers, "n_kv_heads": cfg.lm.n_kv_heads, "head_dim": cfg.lm.head_dim,
             "before": shared.before, "after": shared.after, "eos": sorted(shared.eos)}
     (ort_site / "meta.json").write_text(json.dumps(meta))
+    # The same gzip twins as build.py writes for the app: both pages are served compressed.
+    build.precompress(ort_site, [p.relative_to(ort_site).as_posix() for p in ort_site.rglob("*") if p.is_file()])
     return {"tiny-vlm-simd": "simd/", "tiny-vlm-numpy": "numpy/", "onnxruntime-web": "ort/",
             "onnxruntime-web-threads": f"ort/?threads={ORT_THREADS}"}
 

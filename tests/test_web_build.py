@@ -28,7 +28,7 @@ def site(tmp_path_factory):
 
 def test_manifest_lists_every_file_with_size_and_sha256(site):
     manifest = json.loads((site / "manifest.json").read_text())
-    on_disk = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()} - {"manifest.json"}
+    on_disk = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file() and p.suffix != ".gz"} - {"manifest.json"}
     assert set(manifest["files"]) == on_disk
     for rel, entry in manifest["files"].items():
         data = (site / rel).read_bytes()
@@ -96,6 +96,50 @@ def test_mime_types_and_headers(url, path, mime):
     assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
     assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
     assert headers["Cache-Control"] == "no-cache"
+
+
+def test_gzip_twins_decompress_to_their_files(site):
+    """build.py writes NAME.gz beside the files that compress by at least 10% (the Pyodide
+    core's .wasm and .mjs among them), never for a wheel or zip, and nothing else ends in .gz."""
+    import gzip
+
+    twins = sorted(p for p in site.rglob("*.gz"))
+    names = {p.relative_to(site).as_posix() for p in twins}
+    assert {"pyodide/pyodide.asm.wasm.gz", "pyodide/pyodide.asm.mjs.gz"} <= names
+    for twin in twins:
+        original = twin.with_suffix("")
+        assert original.suffix in build.GZIP_SUFFIXES
+        assert gzip.decompress(twin.read_bytes()) == original.read_bytes()
+        assert twin.stat().st_size <= 0.9 * original.stat().st_size
+
+
+def get_encoded(url, accept):
+    req = urllib.request.Request(url, headers={"Accept-Encoding": accept} if accept is not None else {})
+    with urllib.request.urlopen(req) as r:
+        return r.headers, r.read()
+
+
+@pytest.mark.parametrize("accept, encoded", [("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.5", True), ("gzip;q=0", False),
+                                             ("identity", False), (None, False)])
+def test_serve_sends_the_gzip_twin_to_clients_that_accept_it(url, site, accept, encoded):
+    import gzip
+
+    headers, body = get_encoded(f"{url}/pyodide/pyodide.asm.wasm", accept)
+    original = (site / "pyodide" / "pyodide.asm.wasm").read_bytes()
+    assert headers["Content-Type"] == "application/wasm" and "Accept-Encoding" in headers["Vary"]
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert (headers.get("Content-Encoding") == "gzip") is encoded
+    assert (gzip.decompress(body) if encoded else body) == original
+    assert int(headers["Content-Length"]) == len(body) < (len(original) if encoded else len(original) + 1)
+
+
+def test_serve_revalidates_gzip_twins(url):
+    headers, _ = get_encoded(f"{url}/pyodide/pyodide.asm.mjs", "gzip")
+    req = urllib.request.Request(f"{url}/pyodide/pyodide.asm.mjs",
+                                 headers={"Accept-Encoding": "gzip", "If-Modified-Since": headers["Last-Modified"]})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 304
 
 
 def test_wheel_mime_type(url, site):

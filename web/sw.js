@@ -54,9 +54,18 @@ async function store(cache, request, response) {
   if (!entry) return cache.put(request, response);
   const body = await response.arrayBuffer();
   if (body.byteLength === entry.bytes && (await sha256(body)) === entry.sha256) {
-    return cache.put(request, new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers }));
+    return cache.put(request, new Response(body, { status: response.status, statusText: response.statusText, headers: decodedHeaders(response) }));
   }
   return update(null);
+}
+
+// The headers for a Response rebuilt from a decoded body: serve.py (like most hosts) sends
+// large files gzip-encoded, and the encoding and compressed length no longer describe it.
+function decodedHeaders(response) {
+  const headers = new Headers(response.headers);
+  headers.delete("Content-Encoding");
+  headers.delete("Content-Length");
+  return headers;
 }
 
 async function sha256(buffer) {
@@ -99,7 +108,7 @@ async function doUpdate(client) {
     if (entry && (body.byteLength !== entry.bytes || (await sha256(body)) !== entry.sha256)) {
       throw new Error(`update: ${path} does not match the new manifest (a deploy in progress?); kept the old version`);
     }
-    await staging.put(url(path), new Response(body, { status: fresh.status, statusText: fresh.statusText, headers: fresh.headers }));
+    await staging.put(url(path), new Response(body, { status: fresh.status, statusText: fresh.statusText, headers: decodedHeaders(fresh) }));
   }
   for (const request of await staging.keys()) await cache.put(request, await staging.match(request));
   await cache.put(url("manifest.json"), new Response(text, { headers: response.headers }));

@@ -537,7 +537,11 @@ async function withFetchProgress(stage, total, fn) {
         controller.enqueue(chunk);
       },
     });
-    return new Response(resp.body.pipeThrough(counter), { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+    // The body is decoded already: drop the gzip encoding and compressed length of serve.py's twins.
+    const headers = new Headers(resp.headers);
+    headers.delete("Content-Encoding");
+    headers.delete("Content-Length");
+    return new Response(resp.body.pipeThrough(counter), { status: resp.status, statusText: resp.statusText, headers });
   };
   reportProgress(stage, 0, total, true);
   try {
