@@ -90,3 +90,18 @@ def test_style_jitter_mirrors_about_half_and_keeps_the_sprite():
         assert max(near) > 0.8
         mirrored += near[1] > near[0]
     assert 70 <= mirrored <= 130
+
+
+def test_iconify_name_spellings():
+    """Iconify sets key icons by name: the label, its ICONIFY_NAMES, the Unicode name and the short
+    names are tried hyphenated and run together; plain aliases resolve, transformed ones do not."""
+    from tiny_vlm_train.sprites import iconify_name
+
+    icons = {"icons": {"hot-dog": {}, "ewe": {}, "automobile": {}, "rabbitface": {}},
+             "aliases": {"car": {"parent": "automobile"}, "mirrored-rabbit": {"parent": "rabbitface", "hFlip": True}}}
+    assert iconify_name(icons, {"label": "hot dog", "name": "HOT DOG"}) == "hot-dog"
+    assert iconify_name(icons, {"label": "sheep", "name": "SHEEP", "short_names": ["sheep"]}) == "ewe"
+    assert iconify_name(icons, {"label": "car", "name": "AUTOMOBILE"}) == "automobile"
+    assert iconify_name(icons, {"label": "rabbit", "name": "RABBIT FACE"}) == "rabbitface"
+    assert iconify_name(icons, {"label": "mirrored rabbit", "name": ""}) is None
+    assert iconify_name(icons, {"label": "dog", "name": "DOG", "short_names": ["dog2"]}) is None

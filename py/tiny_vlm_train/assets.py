@@ -17,6 +17,9 @@ Sources (all fetched with the ordinary clients: apt-get, npm, pip):
 - npm @lobehub/fluent-emoji-3d                  (3-D shaded PNGs)
 - npm @lobehub/fluent-emoji-flat, -modern       (Fluent flat and colour-gradient SVGs, MIT)
 - npm openmoji                                  (outlined colour SVGs, CC BY-SA 4.0)
+- npm @iconify-json/emojione, fxemoji, noto-v1  (EmojiOne 2 CC BY 4.0; Firefox OS emoji and
+                                                 Noto's earlier designs, Apache 2.0; SVG bodies;
+                                                 sprites.EXTRA_STYLES, not in the recipe)
 - scikit-image / scikit-learn sample images    (pip packages)
 """
 
@@ -40,6 +43,9 @@ NPM_PACKAGES = (
     "@lobehub/fluent-emoji-flat@1.1.0",
     "@lobehub/fluent-emoji-modern@1.0.0",
     "openmoji@17.0.0",
+    "@iconify-json/emojione@1.2.3",
+    "@iconify-json/fxemoji@1.2.2",
+    "@iconify-json/noto-v1@1.2.5",
 )
 NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 BACKGROUND_DIRS = {
