@@ -64,9 +64,13 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
 
     def _accepts_gzip(self) -> bool:
         for item in self.headers.get("Accept-Encoding", "").split(","):
-            name, _, params = item.strip().partition(";")
+            name, _, params = item.partition(";")
             if name.strip().lower() == "gzip":
-                return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+                q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+                try:
+                    return float(q) > 0
+                except ValueError:
+                    return False
         return False
 
     def _send_twin(self, real: str, twin: str):

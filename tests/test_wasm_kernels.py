@@ -331,6 +331,21 @@ def test_backend_swiglu_on_emulated_export():
         backend.swiglu(np.asfortranarray(gu))
 
 
+def run_guarded_case(script, wasm, build, tmp_path, case: dict, data: bytes):
+    """Run a tests/wasm/*.mjs kernel script (case.json, the input bytes -> out.f32 whose last
+    float is 1 when its guard zones survived); returns the outputs, the guard checked."""
+    (tmp_path / "case.json").write_text(json.dumps(case))
+    (tmp_path / "in.bin").write_bytes(data)
+    run = subprocess.run(["node", *node_flags(build), str(script), str(wasm), str(tmp_path / "case.json"),
+                          str(tmp_path / "in.bin"), str(tmp_path / "out.f32")], capture_output=True, text=True)
+    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
+        pytest.skip(f"node does not accept {RELAXED_FLAG}")
+    assert run.returncode == 0, run.stderr
+    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
+    assert out[-1] == 1, "wrote outside the output"
+    return out[:-1]
+
+
 DW_JS = Path(__file__).parent / "wasm" / "dw_rows.mjs"
 
 
@@ -346,16 +361,9 @@ def test_dw_rows_kernel_matches_numpy(wasm_files, tmp_path, build, h, w, c, k):
     ref = K.depthwise_conv2d_rows(x, row_taps, row_bias)
     xp = K._pad_depthwise(x, k, c)
     n, lp = w * c, xp.shape[1] * c
-    (tmp_path / "case.json").write_text(json.dumps({"h": h, "k": k, "n": n, "lp": lp, "c": c}))
-    (tmp_path / "in.f32").write_bytes(np.concatenate([xp.ravel(), row_taps.ravel(), row_bias]).tobytes())
-    run = subprocess.run(["node", *node_flags(build), str(DW_JS), str(wasm_files[build]), str(tmp_path / "case.json"),
-                          str(tmp_path / "in.f32"), str(tmp_path / "out.f32")], capture_output=True, text=True)
-    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
-        pytest.skip(f"node does not accept {RELAXED_FLAG}")
-    assert run.returncode == 0, run.stderr
-    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
-    assert out[-1] == 1, "wrote outside out"
-    np.testing.assert_allclose(out[:-1].reshape(h, w, c), ref, rtol=1e-5, atol=1e-5)
+    out = run_guarded_case(DW_JS, wasm_files[build], build, tmp_path, {"h": h, "k": k, "n": n, "lp": lp, "c": c},
+                           np.concatenate([xp.ravel(), row_taps.ravel(), row_bias]).tobytes())
+    np.testing.assert_allclose(out.reshape(h, w, c), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_backend_depthwise_on_emulated_export():
@@ -396,16 +404,10 @@ def test_dw_s2_kernel_matches_reference(wasm_files, tmp_path, build, h, w, c, k)
                     y, xx = 2 * r + i - p, 2 * q + j - p
                     if 0 <= y < h and 0 <= xx < w:
                         ref[r, q] += x[y, xx].astype(np.float64) * taps[i, j]
-    (tmp_path / "case.json").write_text(json.dumps({"hp": xp.shape[0], "wp": xp.shape[1], "ho": ho, "wo": wo, "k": k, "c": c}))
-    (tmp_path / "in.f32").write_bytes(np.concatenate([xp.ravel(), taps.ravel(), b]).tobytes())
-    run = subprocess.run(["node", *node_flags(build), str(DW_S2_JS), str(wasm_files[build]), str(tmp_path / "case.json"),
-                          str(tmp_path / "in.f32"), str(tmp_path / "out.f32")], capture_output=True, text=True)
-    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
-        pytest.skip(f"node does not accept {RELAXED_FLAG}")
-    assert run.returncode == 0, run.stderr
-    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
-    assert out[-1] == 1, "wrote outside out"
-    np.testing.assert_allclose(out[:-1].reshape(ho, wo, c), ref, rtol=1e-5, atol=1e-5)
+    out = run_guarded_case(DW_S2_JS, wasm_files[build], build, tmp_path,
+                           {"hp": xp.shape[0], "wp": xp.shape[1], "ho": ho, "wo": wo, "k": k, "c": c},
+                           np.concatenate([xp.ravel(), taps.ravel(), b]).tobytes())
+    np.testing.assert_allclose(out.reshape(ho, wo, c), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_backend_dw_s2_on_emulated_export():
@@ -478,16 +480,10 @@ def test_resize_rgba_kernel_matches_numpy(wasm_files, tmp_path, build, h, w, s):
     top, left = (h - side) // 2, (w - side) // 2
     idx, wt = resize_taps(side, s)
     k = idx.shape[1]
-    (tmp_path / "case.json").write_text(json.dumps({"h": h, "w": w, "top": top, "left": left, "side": side, "s": s, "k": k}))
-    (tmp_path / "in.bin").write_bytes(frame.tobytes() + idx.tobytes() + wt.tobytes() + _resize_sb().tobytes())
-    run = subprocess.run(["node", *node_flags(build), str(RESIZE_JS), str(wasm_files[build]), str(tmp_path / "case.json"),
-                          str(tmp_path / "in.bin"), str(tmp_path / "out.f32")], capture_output=True, text=True)
-    if build == "relaxed" and run.returncode != 0 and "relaxed" in run.stderr:
-        pytest.skip(f"node does not accept {RELAXED_FLAG}")
-    assert run.returncode == 0, run.stderr
-    out = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32)
-    assert out[-1] == 1, "wrote outside dst"
-    got = out[:-1].reshape(s, s, 3)
+    out = run_guarded_case(RESIZE_JS, wasm_files[build], build, tmp_path,
+                           {"h": h, "w": w, "top": top, "left": left, "side": side, "s": s, "k": k},
+                           frame.tobytes() + idx.tobytes() + wt.tobytes() + _resize_sb().tobytes())
+    got = out.reshape(s, s, 3)
     crop = frame[top:top + side, left:left + side]
     np.testing.assert_allclose(got, resize_normalize(crop, s, MEAN, INV_STD), rtol=1e-5, atol=2e-5)
     if side == 2 * s:

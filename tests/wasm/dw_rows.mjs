@@ -1,8 +1,8 @@
 // Runs the module's dw_rows export in Node on one case and writes the result.
 //
-//   node [--experimental-wasm-relaxed-simd] tests/wasm/dw_rows.mjs module.wasm case.json in.f32 out.f32
+//   node [--experimental-wasm-relaxed-simd] tests/wasm/dw_rows.mjs module.wasm case.json in.bin out.f32
 //
-// case.json: {h, k, n, lp, c}; in.f32 holds xp [(h + k - 1) * lp], taps [k * k * n] and
+// case.json: {h, k, n, lp, c}; in.bin holds (float32) xp [(h + k - 1) * lp], taps [k * k * n] and
 // bias [n] back to back. taps is placed flush against the end of a freshly grown memory (an
 // over-read traps); out [h * n] sits between two guard zones of a sentinel NaN that must
 // survive. out.f32 gets out, then one float: 1 when the guards survived, else 0.

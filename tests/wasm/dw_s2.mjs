@@ -1,8 +1,8 @@
 // Runs the module's dw_s2 export in Node on one case and writes the result.
 //
-//   node [--experimental-wasm-relaxed-simd] tests/wasm/dw_s2.mjs module.wasm case.json in.f32 out.f32
+//   node [--experimental-wasm-relaxed-simd] tests/wasm/dw_s2.mjs module.wasm case.json in.bin out.f32
 //
-// case.json: {hp, wp, ho, wo, k, c}; in.f32 holds xp [hp * wp * c], taps [k * k * c] and
+// case.json: {hp, wp, ho, wo, k, c}; in.bin holds (float32) xp [hp * wp * c], taps [k * k * c] and
 // bias [c] back to back. xp is placed flush against the end of a freshly grown memory (an
 // over-read traps); out [ho * wo * c] sits between two guard zones of a sentinel NaN that
 // must survive. out.f32 gets out, then one float: 1 when the guards survived, else 0.

@@ -517,6 +517,27 @@ def _dw_block(w: _Wat, vecs: int) -> None:
         w(f"(v128.store offset={16 * v} (i32.add (local.get $orow) (local.get $nb)) (local.get $a{v}))")
 
 
+_DW_LOCALS = ("  (local $i i32) (local $j i32) (local $nb i32) (local $xa i32) (local $ta i32) (local $xrow i32) (local $orow i32)",
+              "  (local $nbytes i32) (local $lpb i32) (local $cb i32) (local $end4 i32) (local $end1 i32)",
+              "  " + " ".join(f"(local $a{v} v128) (local $x{v} v128) (local $t{v} v128)" for v in range(4)))
+
+
+def _dw_row(w: _Wat) -> None:
+    """One output row of nbytes at $orow from input row $xrow: 4-vector blocks up to $end4,
+    then single vectors up to $end1 (the locals of _DW_LOCALS set by the caller)."""
+    w("(local.set $nb (i32.const 0))",
+      "(block $b4_done (loop $b4_next",
+      "  (br_if $b4_done (i32.ge_u (local.get $nb) (local.get $end4)))")
+    _dw_block(w, 4)
+    w("  (local.set $nb (i32.add (local.get $nb) (i32.const 64)))",
+      "  (br $b4_next)))",
+      "(block $b1_done (loop $b1_next",
+      "  (br_if $b1_done (i32.ge_u (local.get $nb) (local.get $end1)))")
+    _dw_block(w, 1)
+    w("  (local.set $nb (i32.add (local.get $nb) (i32.const 16)))",
+      "  (br $b1_next)))")
+
+
 def _dw_rows(relaxed: bool) -> str:
     """dw_rows(xp, taps, bias, out, H, K, N, Lp, C): stride-1 depthwise conv on flattened rows.
 
@@ -527,10 +548,7 @@ def _dw_rows(relaxed: bool) -> str:
     """
     w = _Wat(relaxed)
     w('(func $dw_rows (export "dw_rows") (param $xp i32) (param $taps i32) (param $bias i32) (param $out i32)',
-      "  (param $h i32) (param $k i32) (param $n i32) (param $lp i32) (param $c i32)",
-      "  (local $row i32) (local $i i32) (local $j i32) (local $nb i32) (local $xa i32) (local $ta i32)",
-      "  (local $xrow i32) (local $orow i32) (local $nbytes i32) (local $lpb i32) (local $cb i32) (local $end4 i32) (local $end1 i32)",
-      "  " + " ".join(f"(local $a{v} v128) (local $x{v} v128) (local $t{v} v128)" for v in range(4)))
+      "  (param $h i32) (param $k i32) (param $n i32) (param $lp i32) (param $c i32) (local $row i32)", *_DW_LOCALS)
     w("(local.set $nbytes (i32.shl (local.get $n) (i32.const 2)))",
       "(local.set $lpb (i32.shl (local.get $lp) (i32.const 2)))",
       "(local.set $cb (i32.shl (local.get $c) (i32.const 2)))",
@@ -540,19 +558,9 @@ def _dw_rows(relaxed: bool) -> str:
       "(block $rows_done (loop $row_next",
       "  (br_if $rows_done (i32.ge_u (local.get $row) (local.get $h)))",
       "  (local.set $xrow (i32.add (local.get $xp) (i32.mul (local.get $row) (local.get $lpb))))",
-      "  (local.set $orow (i32.add (local.get $out) (i32.mul (local.get $row) (local.get $nbytes))))",
-      "  (local.set $nb (i32.const 0))",
-      "  (block $b4_done (loop $b4_next",
-      "    (br_if $b4_done (i32.ge_u (local.get $nb) (local.get $end4)))")
-    _dw_block(w, 4)
-    w("    (local.set $nb (i32.add (local.get $nb) (i32.const 64)))",
-      "    (br $b4_next)))",
-      "  (block $b1_done (loop $b1_next",
-      "    (br_if $b1_done (i32.ge_u (local.get $nb) (local.get $end1)))")
-    _dw_block(w, 1)
-    w("    (local.set $nb (i32.add (local.get $nb) (i32.const 16)))",
-      "    (br $b1_next)))",
-      "  (local.set $row (i32.add (local.get $row) (i32.const 1)))",
+      "  (local.set $orow (i32.add (local.get $out) (i32.mul (local.get $row) (local.get $nbytes))))")
+    _dw_row(w)
+    w("  (local.set $row (i32.add (local.get $row) (i32.const 1)))",
       "  (br $row_next)))",
       ")")
     return w.text()
@@ -568,10 +576,7 @@ def _dw_s2(relaxed: bool) -> str:
     """
     w = _Wat(relaxed)
     w('(func $dw_s2 (export "dw_s2") (param $xp i32) (param $taps i32) (param $bias i32) (param $out i32)',
-      "  (param $ho i32) (param $wo i32) (param $k i32) (param $wp i32) (param $c i32)",
-      "  (local $r i32) (local $q i32) (local $i i32) (local $j i32) (local $nb i32) (local $xa i32) (local $ta i32)",
-      "  (local $xrow i32) (local $orow i32) (local $nbytes i32) (local $lpb i32) (local $cb i32) (local $end4 i32) (local $end1 i32)",
-      "  " + " ".join(f"(local $a{v} v128) (local $x{v} v128) (local $t{v} v128)" for v in range(4)))
+      "  (param $ho i32) (param $wo i32) (param $k i32) (param $wp i32) (param $c i32) (local $r i32) (local $q i32)", *_DW_LOCALS)
     w("(local.set $nbytes (i32.shl (local.get $c) (i32.const 2)))",
       "(local.set $cb (local.get $nbytes))",
       "(local.set $lpb (i32.mul (local.get $wp) (local.get $nbytes)))",
@@ -585,19 +590,9 @@ def _dw_s2(relaxed: bool) -> str:
       "  (block $cols_done (loop $col_next",
       "    (br_if $cols_done (i32.ge_u (local.get $q) (local.get $wo)))",
       "    (local.set $xrow (i32.add (local.get $xp) (i32.add (i32.mul (i32.shl (local.get $r) (i32.const 1)) (local.get $lpb))",
-      "                                                       (i32.mul (i32.shl (local.get $q) (i32.const 1)) (local.get $cb)))))",
-      "    (local.set $nb (i32.const 0))",
-      "    (block $b4_done (loop $b4_next",
-      "      (br_if $b4_done (i32.ge_u (local.get $nb) (local.get $end4)))")
-    _dw_block(w, 4)
-    w("      (local.set $nb (i32.add (local.get $nb) (i32.const 64)))",
-      "      (br $b4_next)))",
-      "    (block $b1_done (loop $b1_next",
-      "      (br_if $b1_done (i32.ge_u (local.get $nb) (local.get $end1)))")
-    _dw_block(w, 1)
-    w("      (local.set $nb (i32.add (local.get $nb) (i32.const 16)))",
-      "      (br $b1_next)))",
-      "    (local.set $orow (i32.add (local.get $orow) (local.get $nbytes)))",
+      "                                                       (i32.mul (i32.shl (local.get $q) (i32.const 1)) (local.get $cb)))))")
+    _dw_row(w)
+    w("    (local.set $orow (i32.add (local.get $orow) (local.get $nbytes)))",
       "    (local.set $q (i32.add (local.get $q) (i32.const 1)))",
       "    (br $col_next)))",
       "  (local.set $r (i32.add (local.get $r) (i32.const 1)))",
