@@ -12,8 +12,8 @@ from tiny_vlm import Backend, FastVLM
 from tiny_vlm.kv_cache import KVCache
 from tiny_vlm.testing import random_model
 from tiny_vlm.wasm.backend import KernelArgumentError, PackedWeight, SimdBackend
-from tiny_vlm.wasm.emulate import (emulated_dw_rows, emulated_dw_s2, emulated_exports, emulated_gelu, emulated_resize_rgba,
-                                   emulated_softmax_rows, emulated_swiglu)
+from tiny_vlm.wasm.emulate import (emulated_attend, emulated_dw_rows, emulated_dw_s2, emulated_exports, emulated_gelu,
+                                   emulated_resize_rgba, emulated_softmax_rows, emulated_swiglu)
 
 PROMPT = "What is in this image?"
 
@@ -27,7 +27,7 @@ class RecordingSimd(SimdBackend):
         super().__init__(*emulated_exports(self.calls), gelu=emulated_gelu(self.calls),
                          softmax_rows=emulated_softmax_rows(self.calls), dw_rows=emulated_dw_rows(self.calls),
                          swiglu=emulated_swiglu(self.calls), dw_s2=emulated_dw_s2(self.calls),
-                         resize_rgba=emulated_resize_rgba(self.calls))
+                         resize_rgba=emulated_resize_rgba(self.calls), attend=emulated_attend(self.calls))
         self.unpacked = []
         self.bmm_kernel_calls = 0
         self._in_bmm = False
@@ -105,8 +105,13 @@ def test_simd_model_matches_numpy(models):
         ids.append(s.token_ids)
     assert ids[0] == ids[1] and len(ids[0]) == 16
     assert be.unpacked == [], "linear weights not packed at load"
-    assert be.bmm_kernel_calls > 0  # image and prefill attention on the kernels
     kinds = {c[0] for c in be.calls}
-    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "softmax_rows", "swiglu", "dw_s2", "resize_rgba"}  # image/prefill rows on panels, decode steps on dot
-    # packed weights go to gemm_dot only for decode steps; larger M there came from bmm
-    assert sum(c[0] == "gemm_dot" and c[1] >= be.min_rows_packed for c in be.calls) <= be.bmm_kernel_calls
+    # image/prefill rows on panels, decode steps on dot, every attention (image, prefill, decode) on attend
+    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "swiglu", "dw_s2", "resize_rgba", "attend"}
+    attends = [c for c in be.calls if c[0] == "attend"]
+    cfg = simd.config
+    n_vision = sum(d for d, mixer in zip(cfg.vision.depths, cfg.vision.mixers) if mixer == "attention")
+    assert sum(c[6] == -1 for c in attends) == 2 * n_vision  # the image, encoded twice above (no mask)
+    assert sum(c[1] > 1 and c[6] == 0 for c in attends) == 2 * cfg.lm.n_layers  # two prefills, causal from 0
+    assert be.bmm_kernel_calls == 0
+    assert not any(c[0] == "gemm_dot" and c[1] >= be.min_rows_packed for c in be.calls)  # gemm_dot: decode steps only

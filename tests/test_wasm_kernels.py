@@ -99,12 +99,12 @@ def build_run(request, wasm_files, tmp_path_factory):
 
 
 def test_module_shape(build_run):
-    """Validates; imports only env.memory; exports exactly the six kernels."""
+    """Validates; imports only env.memory; exports exactly the nine kernels."""
     _, (report, _) = build_run
     assert report["valid"]
     assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
     assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [
-        ("dw_rows", "function"), ("dw_s2", "function"), ("gelu", "function"), ("gemm_dot", "function"),
+        ("attend", "function"), ("dw_rows", "function"), ("dw_s2", "function"), ("gelu", "function"), ("gemm_dot", "function"),
         ("gemm_packed", "function"), ("resize_rgba", "function"), ("softmax_rows", "function"), ("swiglu", "function")]
     assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
 
@@ -428,6 +428,98 @@ def test_backend_dw_s2_on_emulated_export():
     assert len(calls) == 1
     with pytest.raises(KernelArgumentError, match="bias"):
         backend.depthwise_conv2d(x, taps, b[:8], 2)
+
+
+ATTEND_JS = Path(__file__).parent / "wasm" / "attend.mjs"
+
+
+def _attention_reference(q, k, v, causal, scale):  # float64, [H, T, Dh], [Hkv, P, Dh] x 2 -> [H, T, Dh]
+    n_heads, t, _ = q.shape
+    group = n_heads // k.shape[0]
+    out = np.zeros(q.shape)
+    for h in range(n_heads):
+        kh, vh = k[h // group].astype(np.float64), v[h // group].astype(np.float64)
+        for i in range(t):
+            n = k.shape[1] if causal < 0 else min(k.shape[1], causal + i + 1)
+            s = kh[:n] @ q[h, i].astype(np.float64) * scale
+            e = np.exp(s - s.max())
+            out[h, i] = e @ vh[:n] / e.sum()
+    return out
+
+
+def _strided(buf, offset, shape, strides):  # float32 view [A, B, Dh] with float strides (A, B, 1)
+    return np.lib.stride_tricks.as_strided(buf[offset:], shape, tuple(4 * s for s in strides), writeable=False)
+
+
+# (t, p, h, g, dh, layout, causal): "rows" = heads side by side in each row (the vision qkv
+# rows), "heads" = head-major key/value rows (the decoder's KV cache, rows past p unused)
+ATTEND_CASES = [(1, 1, 1, 1, 4, "rows", -1), (7, 7, 3, 1, 8, "rows", -1), (5, 13, 6, 3, 8, "heads", 8),
+                (1, 5, 4, 2, 12, "heads", 4), (6, 6, 2, 1, 4, "heads", 0), (64, 64, 6, 1, 32, "rows", -1),
+                (3, 10, 2, 2, 16, "rows", -1)]
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("t,p,h,g,dh,layout,causal", ATTEND_CASES)
+def test_attend_kernel_matches_reference(wasm_files, tmp_path, build, t, p, h, g, dh, layout, causal):
+    """attend == float64 attention head by head (GQA groups, causal rows, P % 4 tails, padded
+    row strides); v ends the memory (no over-read); out's padding, the guards around out and
+    around the scratch row keep their sentinel."""
+    rng = np.random.default_rng(t * 1000 + p * 10 + h)
+    n_kv = h // g
+    if layout == "rows":
+        ldq, hsq, ldkv, hskv = h * dh + 4, dh, n_kv * dh + 8, dh
+        nq, nkv = t * ldq, p * ldkv
+    else:
+        cap = p + 3
+        ldq, hsq, ldkv, hskv = (h + n_kv) * dh, dh, dh, cap * dh
+        nq, nkv = t * ldq, n_kv * hskv
+    ldo, hso, no = h * dh + 4, dh, t * (h * dh + 4)
+    qb, kb, vb = ((rng.standard_normal(n) * 2).astype(np.float32) for n in (nq, nkv, nkv))
+    q = _strided(qb, 0, (h, t, dh), (hsq, ldq, 1))
+    k, v = (_strided(b, 0, (n_kv, p, dh), (hskv, ldkv, 1)) for b in (kb, vb))
+    scale = float(np.float32(1 / np.sqrt(dh)))
+    case = dict(t=t, p=p, h=h, g=g, dh=dh, ldq=ldq, hsq=hsq, ldkv=ldkv, hskv=hskv, ldo=ldo, hso=hso,
+                causal=causal, scale=scale, nq=nq, nkv=nkv, no=no)
+    out = run_guarded_case(ATTEND_JS, wasm_files[build], build, tmp_path, case, np.concatenate([qb, kb, vb]).tobytes())
+    got = _strided(out, 0, (h, t, dh), (hso, ldo, 1))
+    np.testing.assert_allclose(got, _attention_reference(q, k, v, causal, scale), rtol=2e-5, atol=2e-6)
+    written = np.zeros(no, bool)
+    idx = (np.arange(h)[:, None, None] * hso + np.arange(t)[None, :, None] * ldo + np.arange(dh)[None, None, :]).ravel()
+    written[idx] = True
+    assert np.all(out[~written].view(np.uint32) == 0x7FC0DEAD), "wrote into out's padding"
+
+
+def test_backend_attention_on_emulated_export():
+    """Backend.attention on the kernel == kernels.attention for the models' views (the vision
+    tower's qkv rows; the decoder's GQA heads over a sliced KV cache, causal), written into a
+    strided out; Dh % 4 != 0 stays on NumPy; an out that overlaps the inputs is refused."""
+    from tiny_vlm import kernels as K
+    from tiny_vlm.wasm.emulate import emulated_attend
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), attend=emulated_attend(calls))
+    rng = np.random.default_rng(5)
+    qkv = rng.standard_normal((9, 3 * 4 * 8)).astype(np.float32).reshape(9, 3, 4, 8).transpose(1, 2, 0, 3)  # [3, H, N, Dh]
+    o = np.full((9, 32), np.nan, np.float32)
+    got = backend.attention(qkv[0], qkv[1], qkv[2], out=o.reshape(9, 4, 8).transpose(1, 0, 2))
+    assert np.shares_memory(got, o) and not np.isnan(o).any()
+    np.testing.assert_allclose(o.reshape(9, 4, 8).transpose(1, 0, 2), K.attention(qkv[0], qkv[1], qkv[2]), rtol=1e-5, atol=1e-6)
+    assert calls[-1] == ("attend", 9, 9, 4, 1, 8, -1)
+
+    cache_k, cache_v = (rng.standard_normal((2, 16, 8)).astype(np.float32) for _ in range(2))  # [Hkv, capacity, Dh]
+    q = rng.standard_normal((3, 6 * 8)).astype(np.float32).reshape(3, 6, 8).transpose(1, 0, 2)  # [H, T, Dh] view
+    got = backend.attention(q, cache_k[:, :7], cache_v[:, :7], 4, scale=None)
+    np.testing.assert_allclose(got, K.attention(q, cache_k[:, :7], cache_v[:, :7], 4, scale=None), rtol=1e-5, atol=1e-6)
+    assert calls[-1] == ("attend", 3, 7, 6, 3, 8, 4)
+
+    n = len(calls)
+    odd = rng.standard_normal((2, 5, 6)).astype(np.float32)  # Dh = 6
+    np.testing.assert_allclose(backend.attention(odd, odd, odd), K.attention(odd, odd, odd), rtol=1e-5, atol=1e-6)
+    assert len(calls) == n
+    with pytest.raises(KernelArgumentError, match="apart from q, k and v"):
+        backend.attention(qkv[0], qkv[1], qkv[2], out=qkv[2])
+    with pytest.raises(KernelArgumentError, match="causal_from"):
+        backend.attention(q, cache_k[:, :7], cache_v[:, :7], -2)
 
 
 SOFTMAX_JS = Path(__file__).parent / "wasm" / "softmax.mjs"

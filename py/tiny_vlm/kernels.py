@@ -43,8 +43,8 @@ class Backend:
 
     `gemm` is "matmul" (BLAS, CPython) or "einsum" (Pyodide). The WASM SIMD kernels plug in
     by subclassing (wasm.backend.SimdBackend) and overriding `pack` and `linear`, and
-    optionally `bmm`, `gelu`, `swiglu`, `softmax`, `depthwise_conv2d_rows`, `depthwise_conv2d`
-    and `resize_normalize`. The model holds one
+    optionally `bmm`, `attention`, `gelu`, `swiglu`, `softmax`, `depthwise_conv2d_rows`,
+    `depthwise_conv2d` and `resize_normalize`. The model holds one
     Backend, prepares every weight with `pack` once at load and passes every weight product
     through `linear` with what `pack` returned.
     """
@@ -109,6 +109,16 @@ class Backend:
     def softmax(self, x):  # [..., N] -> [..., N]
         """Softmax over the last axis (kernels.softmax); a SIMD backend overrides it."""
         return softmax(x)
+
+    def attention(self, q, k, v, causal_from=None, scale="default", out=None):  # [H, T, Dh], [Hkv, P, Dh] x 2 -> [H, T, Dh]
+        """kernels.attention (bmm, softmax, bmm), its result written into out (a [H, T, Dh] view,
+        e.g. of the [T, H*Dh] rows the output projection reads) when given; a SIMD backend
+        has one kernel for all heads that reads strided views in place."""
+        o = attention(q, k, v, causal_from, self, scale)
+        if out is None:
+            return o
+        out[...] = o
+        return out
 
     def bmm(self, a, b):  # [B, M, K], [B, K, N] -> [B, M, N]
         if self.gemm == "matmul":

@@ -104,8 +104,9 @@ class LanguageModel:
             q = qk[:, :n_h].transpose(1, 0, 2)  # [H, T, Dh]
             cache.k[i, :, pos:pos + t] = qk[:, n_h:].transpose(1, 0, 2)  # [Hkv, T, Dh]
             cache.v[i, :, pos:pos + t] = qkv[:, n_q + n_kv:].reshape(t, cfg.n_kv_heads, dh).transpose(1, 0, 2)
-            o = K.attention(q, cache.k[i, :, :pos + t], cache.v[i, :, :pos + t], pos, be, scale=None)  # [H, T, Dh]
-            o = o.transpose(1, 0, 2).reshape(t, n_q)  # [T, H*Dh]
+            o = np.empty((t, n_q), np.float32)  # [T, H*Dh]: the heads written side by side
+            be.attention(q, cache.k[i, :, :pos + t], cache.v[i, :, :pos + t], pos, scale=None,
+                         out=o.reshape(t, n_h, dh).transpose(1, 0, 2))
             h += be.linear(o, ly.w_o)
             m = K.rms_norm(h, None, cfg.rms_eps)  # [T, D]
             g = be.swiglu(be.linear(m, ly.w_gate_up))  # [T, 2F] -> silu(gate) * up [T, F]
@@ -139,9 +140,7 @@ class LanguageModel:
             k_all, v_all = cache.k[i, :, :pos + 1], cache.v[i, :, :pos + 1]  # [Hkv, P, Dh] views
             k_all[:, pos] = qk[n_h:]
             v_all[:, pos] = qkv[n_q + n_kv:].reshape(n_kv_h, dh)
-            scores = np.einsum("gjd,gpd->gjp", qk[:n_h].reshape(n_kv_h, group, dh), k_all)  # [Hkv, G, P]
-            probs = be.softmax(scores)
-            np.einsum("gjp,gpd->gjd", probs, v_all, out=buf.o.reshape(n_kv_h, group, dh))  # [Hkv, G, Dh]
+            be.attention(qk[:n_h, None], k_all, v_all, pos, scale=None, out=buf.o.reshape(n_h, 1, dh))  # [H, 1, Dh]
             h += be.linear(buf.o, ly.w_o, out=d)
             np.multiply(h, _inv_rms(h, inv_d, eps), out=a)
             be.swiglu(be.linear(a, ly.w_gate_up, out=buf.gu), out=g)  # silu(gate) * up

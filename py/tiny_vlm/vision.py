@@ -86,9 +86,9 @@ class VisionTower:
             a = t * self.w[f"{blk}.norm.weight"] + self.w[f"{blk}.norm.bias"]
         n_heads, dh = c // cfg.head_dim, cfg.head_dim
         qkv = self._linear(a, f"{blk}.attn.qkv")  # [N, 3C]
-        qkv = qkv.reshape(h * w, 3, n_heads, dh).transpose(1, 2, 0, 3)  # [3, H, N, Dh]
-        o = K.attention(qkv[0], qkv[1], qkv[2], None, self.backend)  # [H, N, Dh]
-        o = o.transpose(1, 0, 2).reshape(h * w, c)  # [N, C]
+        qkv = qkv.reshape(h * w, 3, n_heads, dh).transpose(1, 2, 0, 3)  # [3, H, N, Dh] view
+        o = np.empty((h * w, c), np.float32)  # [N, C]: the heads written side by side
+        self.backend.attention(qkv[0], qkv[1], qkv[2], out=o.reshape(h * w, n_heads, dh).transpose(1, 0, 2))
         y = self._linear(o, f"{blk}.attn.proj")
         return (t + y).reshape(h, w, c)
 

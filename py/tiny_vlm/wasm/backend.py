@@ -51,6 +51,15 @@ def address(arr) -> int:
     return arr.__array_interface__["data"][0]
 
 
+def _row_strides(arr):  # -> (axis-0, axis-1 strides in floats) of a float32 [A, B, D] view with contiguous rows, else None
+    if type(arr) is not np.ndarray or arr.dtype != np.float32 or arr.ndim != 3 or arr.strides[2] != 4:
+        return None
+    s0, s1 = arr.strides[:2]
+    if s0 < 0 or s1 < 0 or s0 % 4 or s1 % 4:
+        return None
+    return s0 // 4, s1 // 4
+
+
 def check_array(name, arr, shape, writeable=False):
     """Raise KernelArgumentError unless arr is a C-contiguous float32 ndarray of `shape`."""
     if type(arr) is not np.ndarray:
@@ -106,14 +115,15 @@ class SimdBackend(Backend):
     dw_rows: its stride-1 depthwise conv export, or None for NumPy's;
     swiglu: its swiglu(gu, y, rows, f) export (the decoder's gate), or None for NumPy's;
     dw_s2: its stride-2 depthwise conv export, or None for NumPy's;
-    resize_rgba: its image crop/resize/normalise export, or None for NumPy's.
+    resize_rgba: its image crop/resize/normalise export, or None for NumPy's;
+    attend: its all-heads attention export, or None for NumPy's (bmm, softmax, bmm).
     `linear` accepts a PackedWeight from `pack`, or a raw [N, K] weight: one given to
     `pack` before is found by identity (its panels and addresses reused); any other is
     run through gemm_dot with its address looked up on that call.
     """
 
     def __init__(self, gemm_packed, gemm_dot, min_rows_packed: int = MIN_ROWS_PACKED, *, gelu=None, softmax_rows=None,
-                 dw_rows=None, swiglu=None, dw_s2=None, resize_rgba=None) -> None:
+                 dw_rows=None, swiglu=None, dw_s2=None, resize_rgba=None, attend=None) -> None:
         super().__init__()  # small bmm: the platform's NumPy formulation
         self._gemm_packed = gemm_packed
         self._gemm_dot = gemm_dot
@@ -124,6 +134,8 @@ class SimdBackend(Backend):
         self._dw_s2 = dw_s2  # its dw_s2(xp, taps, bias, out, Ho, Wo, K, Wp, C) export; None: NumPy
         self._resize_rgba = resize_rgba  # its resize_rgba(src, stride, side, idx, wt, k, tmp, dst, s, sb) export
         self._resize_scratch: dict[tuple[int, int], np.ndarray] = {}  # (s, side) -> float32 [s, side, 4]
+        self._attend = attend  # its attend(q, k, v, out, s, T, P, H, G, Dh, strides..., causal, scale) export
+        self._scores = np.empty(64, np.float32)  # attend's scratch row of scores, grown to ceil(P / 4) * 4
         self.min_rows_packed = min_rows_packed
         self._packed: dict[int, PackedWeight] = {}  # id(w) -> PackedWeight (holds w, so ids stay unique)
         self._out_addresses: dict[int, tuple[np.ndarray, int]] = {}  # id(out) -> (out, address)
@@ -323,6 +335,36 @@ class SimdBackend(Backend):
         ho, wo = K._out_size(h, k, 2), K._out_size(wd, k, 2)
         out = np.empty((ho, wo, c_out), np.float32)
         self._dw_s2(address(xp), address(taps), address(b), address(out), ho, wo, k, xp.shape[1], c_out)
+        return out
+
+    def attention(self, q, k, v, causal_from=None, scale="default", out=None):  # [H, T, Dh], [Hkv, P, Dh] x 2 -> [H, T, Dh]
+        """All heads in one call of the module's attend kernel, which reads q, k and v where they
+        are (strided views: the vision tower's qkv rows, the decoder's KV cache) and writes out
+        in place (e.g. a [H, T, Dh] view of the [T, H*Dh] rows the output projection reads):
+        in Chromium the tower's 4 attention blocks took ~2.3 ms as 48 per-head GEMM calls with
+        their copies. NumPy's (Backend.attention) for layouts the kernel does not take."""
+        qs, ks, vs = _row_strides(q), _row_strides(k), _row_strides(v)
+        n_heads, t, dh = q.shape if qs else (0, 0, 0)
+        n_kv, p = k.shape[:2] if ks else (0, 0)
+        if (self._attend is None or qs is None or ks is None or ks != vs or dh % 4 or p < 1 or n_kv < 1
+                or n_heads % n_kv or k.shape != (n_kv, p, dh) or v.shape != k.shape):
+            return super().attention(q, k, v, causal_from, scale, out)
+        if out is None:
+            out = np.empty((n_heads, t, dh), np.float32)
+        os_ = _row_strides(out)
+        if (os_ is None or out.shape != q.shape or not out.flags.writeable
+                or any(np.may_share_memory(out, a) for a in (q, k, v))):
+            raise KernelArgumentError(f"attention: out must be a writeable float32 {q.shape} array (rows of Dh contiguous floats) "
+                                      "apart from q, k and v")
+        if causal_from is not None and (int(causal_from) != causal_from or causal_from < 0):
+            raise KernelArgumentError(f"attention: causal_from must be a position >= 0 or None, got {causal_from!r}")
+        scale = 1.0 / np.sqrt(dh) if isinstance(scale, str) else (1.0 if scale is None else float(scale))
+        if self._scores.size < p + 3:
+            self._scores = np.empty(2 * p + 3, np.float32)
+        if t and n_heads:
+            self._attend(address(q), address(k), address(v), address(out), address(self._scores), t, p, n_heads,
+                         n_heads // n_kv, dh, qs[1], qs[0], ks[1], ks[0], os_[1], os_[0],
+                         -1 if causal_from is None else int(causal_from), float(scale))
         return out
 
     def bmm(self, a, b):  # [B, M, K], [B, K, N] -> [B, M, N]

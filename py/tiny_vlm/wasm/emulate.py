@@ -135,3 +135,28 @@ def emulated_softmax_rows(calls=None):
         _view(y, (rows, n))[...] = softmax(_view(x, (rows, n)))
 
     return softmax_rows
+
+
+def emulated_attend(calls=None):
+    """A stand-in for the module's attend(q, k, v, out, s, T, P, H, G, Dh, ldq, hsq, ldkv, hskv,
+    ldo, hso, causal, scale) export (strides in floats; see wasm/gen.py _attend)."""
+    from numpy.lib.stride_tricks import as_strided
+
+    def strided(addr, a, b, d, sa, sb):  # float32 [a, b, d] view with float strides (sa, sb, 1)
+        flat = _view(addr, ((a - 1) * sa + (b - 1) * sb + d,))
+        return as_strided(flat, (a, b, d), (4 * sa, 4 * sb, 4))
+
+    def attend(q, k, v, out, s, t, p, h, g, dh, ldq, hsq, ldkv, hskv, ldo, hso, causal, scale):
+        if calls is not None:
+            calls.append(("attend", t, p, h, g, dh, causal))
+        qv, ov = strided(q, h, t, dh, hsq, ldq), strided(out, h, t, dh, hso, ldo)
+        kv, vv = strided(k, h // g, p, dh, hskv, ldkv), strided(v, h // g, p, dh, hskv, ldkv)
+        _view(s, (-(-p // 4) * 4,))[...] = np.nan  # the scratch row is the kernel's to overwrite
+        for hh in range(h):
+            scores = qv[hh] @ kv[hh // g].T * np.float32(scale)  # [T, P]
+            if causal >= 0:
+                scores[np.arange(p)[None, :] > causal + np.arange(t)[:, None]] = -np.inf
+            e = np.exp(scores - scores.max(axis=1, keepdims=True))
+            ov[hh] = (e / e.sum(axis=1, keepdims=True)) @ vv[hh // g]
+
+    return attend

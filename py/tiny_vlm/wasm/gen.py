@@ -4,8 +4,8 @@
 
 writes `tiny_vlm_gemm_relaxed.wat` (FMA via `f32x4.relaxed_madd`) and
 `tiny_vlm_gemm_simd128.wat` (plain SIMD128 mul + add) and, when wat2wasm is found, the
-matching `.wasm` files. Both modules export the same eight functions, every argument an i32
-(byte addresses into the imported memory, then sizes):
+matching `.wasm` files. Both modules export the same nine functions, every argument an i32
+(byte addresses into the imported memory, then sizes) but attend's scale (f32):
 
     gemm_packed(a, wp, bias, c, M, N, K)   C[M, N] = A[M, K] @ W[N, K]^T (+ bias[N])
                                            W given packed: wp = pack(W) [ceil(N/8), K, 8]
@@ -19,8 +19,11 @@ matching `.wasm` files. Both modules export the same eight functions, every argu
                                            stride-2 depthwise conv, channels last (see _dw_s2)
     resize_rgba(src, stride, side, idx, wt, k, tmp, dst, S, sb)
                                            uint8 RGBA crop -> normalised float32 [S, S, 3] (see _resize_rgba)
+    attend(q, k, v, out, s, T, P, H, G, Dh, ldq, hsq, ldkv, hskv, ldo, hso, causal, scale)
+                                           attention of all heads on strided views (see _attend)
 
-The last six exist because Pyodide's NumPy has no SIMD and a scalar libm: measured in
+The last seven exist because Pyodide's NumPy has no SIMD and a scalar libm (and attention
+per head cost a Python call per product plus copies: 0.32 ms per vision block): measured in
 Chromium, GELU of [32, 32, 96] took 1.05-1.45 ms in NumPy (21 passes, exp alone 0.35 ms),
 a decode step's softmax ~50 us (5 calls), the decoder's SiLU gate of a prefill ~1 ms (Node),
 the default tower's stride-1 depthwise convs ~5 ms in einsum, its two stride-2 7x7 ones
@@ -601,6 +604,160 @@ def _dw_s2(relaxed: bool) -> str:
     return w.text()
 
 
+# ------------------------------------------------------------------ attention
+
+def _attend(relaxed: bool) -> str:
+    """attend(q, k, v, out, s, T, P, H, G, Dh, ldq, hsq, ldkv, hskv, ldo, hso, causal, scale):
+    scaled dot-product attention of H query heads over P keys, all heads in one call.
+
+    Strides are in floats, so the views the models hold work in place: query row i of head h
+    starts at q + (h hsq + i ldq) floats, key/value row j of KV head h // G at k/v + (h // G)
+    hskv + j ldkv (k and v share their layout), the output row at out + h hso + i ldo; each row
+    is Dh contiguous floats (Dh % 4 == 0). causal < 0: every row sees all P keys; otherwise row
+    i sees keys j <= causal + i. s is scratch for one row of scores, ceil(P / 4) * 4 floats.
+
+    Per row: scores four keys at a time (4 dot products over Dh, one 4x4 transpose-add, times
+    scale), a softmax over the n visible keys (max, exp as in softmax_rows, the last partial
+    vector masked), then out = sum_j p_j v_j four value rows at a time. A group of four that
+    runs past the last visible key repeats that key's row, so nothing past n is read; those
+    lanes get probability 0. out must not overlap q, k or v.
+    """
+    w = _Wat(relaxed)
+    ninf = "(v128.const f32x4 -inf -inf -inf -inf)"
+
+    def clamp(q: int) -> str:  # byte offset of key/value row j + q, at most the last visible row
+        row = "(local.get $j)" if q == 0 else f"(i32.add (local.get $j) (i32.const {q}))"
+        return (f"(select (local.tee $off (i32.mul {row} (local.get $ldkv))) (local.get $last)"
+                " (i32.lt_u (local.get $off) (local.get $last)))")
+
+    w('(func $attend (export "attend")',
+      "  (param $q i32) (param $k i32) (param $v i32) (param $out i32) (param $s i32)",
+      "  (param $t i32) (param $p i32) (param $h i32) (param $g i32) (param $dh i32)",
+      "  (param $ldq i32) (param $hsq i32) (param $ldkv i32) (param $hskv i32) (param $ldo i32) (param $hso i32)",
+      "  (param $causal i32) (param $scale f32)",
+      "  (local $hh i32) (local $i i32) (local $j i32) (local $d i32) (local $n i32) (local $last i32) (local $off i32)",
+      "  (local $dhb i32) (local $kh i32) (local $vh i32) (local $qr i32) (local $or i32) (local $end4 i32) (local $rem i32)",
+      "  (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $tot f32) (local $inv f32)",
+      "  (local $x v128) (local $y v128) (local $t4 v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)",
+      "  (local $m v128) (local $e v128) (local $kx v128) (local $r v128) (local $sum v128) (local $mask v128) (local $scl v128)",
+      "  (local.set $dhb (i32.shl (local.get $dh) (i32.const 2)))",
+      "  (local.set $ldq (i32.shl (local.get $ldq) (i32.const 2)))",
+      "  (local.set $hsq (i32.shl (local.get $hsq) (i32.const 2)))",
+      "  (local.set $ldkv (i32.shl (local.get $ldkv) (i32.const 2)))",
+      "  (local.set $hskv (i32.shl (local.get $hskv) (i32.const 2)))",
+      "  (local.set $ldo (i32.shl (local.get $ldo) (i32.const 2)))",
+      "  (local.set $hso (i32.shl (local.get $hso) (i32.const 2)))",
+      "  (local.set $scl (f32x4.splat (local.get $scale)))",
+      "  (local.set $hh (i32.const 0))",
+      "  (block $heads_done (loop $head_next",
+      "  (br_if $heads_done (i32.ge_u (local.get $hh) (local.get $h)))",
+      "  (local.set $kh (i32.add (local.get $k) (i32.mul (i32.div_u (local.get $hh) (local.get $g)) (local.get $hskv))))",
+      "  (local.set $vh (i32.add (local.get $v) (i32.mul (i32.div_u (local.get $hh) (local.get $g)) (local.get $hskv))))",
+      "  (local.set $i (i32.const 0))",
+      "  (block $rows_done (loop $row_next",
+      "    (br_if $rows_done (i32.ge_u (local.get $i) (local.get $t)))",
+      "    (local.set $qr (i32.add (local.get $q) (i32.add (i32.mul (local.get $hh) (local.get $hsq)) (i32.mul (local.get $i) (local.get $ldq)))))",
+      "    (local.set $or (i32.add (local.get $out) (i32.add (i32.mul (local.get $hh) (local.get $hso)) (i32.mul (local.get $i) (local.get $ldo)))))",
+      "    (local.set $n (local.get $p))",
+      "    (if (i32.ge_s (local.get $causal) (i32.const 0)) (then",
+      "      (local.set $off (i32.add (i32.add (local.get $causal) (local.get $i)) (i32.const 1)))",
+      "      (local.set $n (select (local.get $off) (local.get $p) (i32.lt_u (local.get $off) (local.get $p))))))",
+      "    (local.set $last (i32.mul (i32.sub (local.get $n) (i32.const 1)) (local.get $ldkv)))",
+      "    ;; scores: s[j..j+3] = scale * q . k_(j..j+3)",
+      "    (local.set $j (i32.const 0))",
+      "    (block $sc_done (loop $sc_next",
+      "      (br_if $sc_done (i32.ge_u (local.get $j) (local.get $n)))")
+    for q in range(4):
+        w(f"      (local.set $p{q} (i32.add (local.get $kh) {clamp(q)}))",
+          f"      (local.set $a{q} (v128.const i32x4 0 0 0 0))")
+    w("      (local.set $d (i32.const 0))",
+      "      (block $d_done (loop $d_next",
+      "        (br_if $d_done (i32.ge_u (local.get $d) (local.get $dhb)))",
+      "        (local.set $x (v128.load (i32.add (local.get $qr) (local.get $d))))")
+    for q in range(4):
+        w(f"        (local.set $y (v128.load (i32.add (local.get $p{q}) (local.get $d))))")
+        w.madd(f"$a{q}", "$x", "$y")
+    w("        (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "        (br $d_next)))",
+      "      local.get $s", "local.get $j", "i32.const 2", "i32.shl", "i32.add",
+      "      local.get $a0", "local.get $a1", _shuffle([0, 4, 1, 5]),
+      "      local.get $a0", "local.get $a1", _shuffle([2, 6, 3, 7]), "f32x4.add", "local.set $x",
+      "      local.get $a2", "local.get $a3", _shuffle([0, 4, 1, 5]),
+      "      local.get $a2", "local.get $a3", _shuffle([2, 6, 3, 7]), "f32x4.add", "local.set $t4",
+      "      local.get $x", "local.get $t4", _shuffle([0, 1, 4, 5]),
+      "      local.get $x", "local.get $t4", _shuffle([2, 3, 6, 7]), "f32x4.add",
+      "      local.get $scl", "f32x4.mul", "v128.store",
+      "      (local.set $j (i32.add (local.get $j) (i32.const 4)))",
+      "      (br $sc_next)))",
+      "    ;; softmax over s[0:n]; lanes past n are masked (-inf for the max, 0 after exp)",
+      "    (local.set $end4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))",
+      "    (local.set $rem (i32.and (local.get $n) (i32.const 3)))",
+      "    (local.set $mask (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rem))))",
+      f"    (local.set $m {ninf})",
+      "    (local.set $d (i32.const 0))",
+      "    (block $max_done (loop $max_next",
+      "      (br_if $max_done (i32.ge_u (local.get $d) (local.get $end4)))",
+      "      (local.set $m (f32x4.max (local.get $m) (v128.load (i32.add (local.get $s) (local.get $d)))))",
+      "      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "      (br $max_next)))",
+      "    (if (local.get $rem) (then",
+      f"      (local.set $m (f32x4.max (local.get $m) (v128.bitselect (v128.load (i32.add (local.get $s) (local.get $end4))) {ninf}"
+      " (local.get $mask))))))",
+      "    (local.set $m (f32x4.splat (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))"
+      " (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m))))))",
+      "    (local.set $sum (v128.const f32x4 0 0 0 0))",
+      "    (local.set $d (i32.const 0))",
+      "    (block $exp_done (loop $exp_next",
+      "      (br_if $exp_done (i32.ge_u (local.get $d) (local.get $end4)))",
+      f"      (local.set $x (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $s) (local.get $d))) (local.get $m)) {_const(-87.0)}))")
+    _exp(w, "$x", "$e", "$kx", "$r", "      ")
+    w("      (v128.store (i32.add (local.get $s) (local.get $d)) (local.get $e))",
+      "      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))",
+      "      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "      (br $exp_next)))",
+      "    (if (local.get $rem) (then",
+      f"      (local.set $x (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $s) (local.get $end4))) (local.get $m)) {_const(-87.0)}))")
+    _exp(w, "$x", "$e", "$kx", "$r", "      ")
+    w("      (local.set $e (v128.and (local.get $e) (local.get $mask)))",
+      "      (v128.store (i32.add (local.get $s) (local.get $end4)) (local.get $e))",
+      "      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))))",
+      "    (local.set $tot (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))"
+      " (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))",
+      "    (local.set $inv (f32.div (f32.const 1) (local.get $tot)))",
+      "    ;; out row = sum_j (e_j / tot) v_j, four value rows at a time",
+      "    (local.set $d (i32.const 0))",
+      "    (block $z_done (loop $z_next",
+      "      (br_if $z_done (i32.ge_u (local.get $d) (local.get $dhb)))",
+      "      (v128.store (i32.add (local.get $or) (local.get $d)) (v128.const i32x4 0 0 0 0))",
+      "      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "      (br $z_next)))",
+      "    (local.set $j (i32.const 0))",
+      "    (block $pv_done (loop $pv_next",
+      "      (br_if $pv_done (i32.ge_u (local.get $j) (local.get $n)))")
+    for q in range(4):
+        w(f"      (local.set $p{q} (i32.add (local.get $vh) {clamp(q)}))",
+          f"      (local.set $a{q} (f32x4.splat (f32.mul (f32.load offset={4 * q} (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2))))"
+          " (local.get $inv))))")
+    w("      (local.set $d (i32.const 0))",
+      "      (block $vd_done (loop $vd_next",
+      "        (br_if $vd_done (i32.ge_u (local.get $d) (local.get $dhb)))",
+      "        (local.set $x (v128.load (i32.add (local.get $or) (local.get $d))))")
+    for q in range(4):
+        w(f"        (local.set $y (v128.load (i32.add (local.get $p{q}) (local.get $d))))")
+        w.madd("$x", f"$a{q}", "$y")
+    w("        (v128.store (i32.add (local.get $or) (local.get $d)) (local.get $x))",
+      "        (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "        (br $vd_next)))",
+      "      (local.set $j (i32.add (local.get $j) (i32.const 4)))",
+      "      (br $pv_next)))",
+      "    (local.set $i (i32.add (local.get $i) (i32.const 1)))",
+      "    (br $row_next)))",
+      "  (local.set $hh (i32.add (local.get $hh) (i32.const 1)))",
+      "  (br $head_next)))",
+      ")")
+    return w.text()
+
+
 # ------------------------------------------------------------------ image resize
 
 def _resize_rgba(relaxed: bool) -> str:
@@ -692,7 +849,7 @@ def generate_wat(relaxed: bool, packed_rows: int = PACKED_ROWS, dot_rows: int = 
         "(module",
         '(import "env" "memory" (memory 0))',
         _helpers(), _gemm_packed(relaxed, packed_rows, packed_unroll), _gemm_dot(relaxed, dot_rows), _gelu(relaxed), _swiglu(relaxed), _softmax_rows(relaxed),
-        _dw_rows(relaxed), _dw_s2(relaxed), _resize_rgba(relaxed),
+        _dw_rows(relaxed), _dw_s2(relaxed), _resize_rgba(relaxed), _attend(relaxed),
         ")", ""])
 
 
