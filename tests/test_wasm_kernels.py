@@ -455,7 +455,7 @@ def _strided(buf, offset, shape, strides):  # float32 view [A, B, Dh] with float
 # rows), "heads" = head-major key/value rows (the decoder's KV cache, rows past p unused)
 ATTEND_CASES = [(1, 1, 1, 1, 4, "rows", -1), (7, 7, 3, 1, 8, "rows", -1), (5, 13, 6, 3, 8, "heads", 8),
                 (1, 5, 4, 2, 12, "heads", 4), (6, 6, 2, 1, 4, "heads", 0), (64, 64, 6, 1, 32, "rows", -1),
-                (3, 10, 2, 2, 16, "rows", -1)]
+                (3, 10, 2, 2, 16, "rows", -1), (9, 9, 2, 1, 20, "rows", 0), (2, 3, 1, 1, 4, "heads", 1)]
 
 
 @pytest.mark.parametrize("build", gen.BUILDS)

@@ -5,7 +5,7 @@
 // case.json: {t, p, h, g, dh, ldq, hsq, ldkv, hskv, ldo, hso, causal, scale, nq, nkv, no}; in.bin
 // holds (float32) the q buffer [nq], then the k and v buffers [nkv] each. v is placed flush
 // against the end of a freshly grown memory (an over-read traps). The whole out buffer [no]
-// and the scratch row [ceil(p / 4) * 4] start as a sentinel NaN between guard zones of it;
+// and the scratch rows [t * ceil(p / 4) * 4] start as a sentinel NaN between guard zones of it;
 // out.f32 gets the out buffer (positions outside the view must still hold the sentinel),
 // then one float: 1 when the guards around out and scratch survived, else 0.
 import fs from "node:fs";
@@ -15,7 +15,7 @@ const c = JSON.parse(fs.readFileSync(casePath, "utf8"));
 const GUARD = 16, SENTINEL = 0x7fc0dead, PAGE = 65536;
 const buf = fs.readFileSync(inPath);
 const input = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-const ns = Math.ceil(c.p / 4) * 4;
+const ns = c.t * Math.ceil(c.p / 4) * 4;
 const memory = new WebAssembly.Memory({ initial: 1 });
 const { exports } = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), { env: { memory } });
 memory.grow(1 + Math.ceil(4 * (c.nq + 2 * c.nkv + c.no + ns + 4 * GUARD) / PAGE));

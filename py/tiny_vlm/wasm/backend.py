@@ -135,7 +135,7 @@ class SimdBackend(Backend):
         self._resize_rgba = resize_rgba  # its resize_rgba(src, stride, side, idx, wt, k, tmp, dst, s, sb) export
         self._resize_scratch: dict[tuple[int, int], np.ndarray] = {}  # (s, side) -> float32 [s, side, 4]
         self._attend = attend  # its attend(q, k, v, out, s, T, P, H, G, Dh, strides..., causal, scale) export
-        self._scores = np.empty(64, np.float32)  # attend's scratch row of scores, grown to ceil(P / 4) * 4
+        self._scores = np.empty(64, np.float32)  # attend's scratch: one head's scores, T rows of ceil(P / 4) * 4
         self.min_rows_packed = min_rows_packed
         self._packed: dict[int, PackedWeight] = {}  # id(w) -> PackedWeight (holds w, so ids stay unique)
         self._out_addresses: dict[int, tuple[np.ndarray, int]] = {}  # id(out) -> (out, address)
@@ -359,8 +359,9 @@ class SimdBackend(Backend):
         if causal_from is not None and (int(causal_from) != causal_from or causal_from < 0):
             raise KernelArgumentError(f"attention: causal_from must be a position >= 0 or None, got {causal_from!r}")
         scale = 1.0 / np.sqrt(dh) if isinstance(scale, str) else (1.0 if scale is None else float(scale))
-        if self._scores.size < p + 3:
-            self._scores = np.empty(2 * p + 3, np.float32)
+        need = t * -(-p // 4) * 4
+        if self._scores.size < need:
+            self._scores = np.empty(2 * need, np.float32)
         if t and n_heads:
             self._attend(address(q), address(k), address(v), address(out), address(self._scores), t, p, n_heads,
                          n_heads // n_kv, dh, qs[1], qs[0], ks[1], ks[0], os_[1], os_[0],

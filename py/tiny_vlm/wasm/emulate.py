@@ -151,7 +151,7 @@ def emulated_attend(calls=None):
             calls.append(("attend", t, p, h, g, dh, causal))
         qv, ov = strided(q, h, t, dh, hsq, ldq), strided(out, h, t, dh, hso, ldo)
         kv, vv = strided(k, h // g, p, dh, hskv, ldkv), strided(v, h // g, p, dh, hskv, ldkv)
-        _view(s, (-(-p // 4) * 4,))[...] = np.nan  # the scratch row is the kernel's to overwrite
+        _view(s, (t * -(-p // 4) * 4,))[...] = np.nan  # the scratch rows are the kernel's to overwrite
         for hh in range(h):
             scores = qv[hh] @ kv[hh // g].T * np.float32(scale)  # [T, P]
             if causal >= 0:

@@ -606,6 +606,157 @@ def _dw_s2(relaxed: bool) -> str:
 
 # ------------------------------------------------------------------ attention
 
+ATTEND_ROWS = 4  # rows of the P @ V tile (x 8 value columns: 8 accumulators, like gemm_packed)
+
+
+def _visible(w: _Wat, target: str, rows: str) -> None:
+    """target = keys seen by the first `rows` rows from $i: P, or min(P, causal + i + rows) when causal >= 0."""
+    w(f"(local.set {target} (local.get $p))",
+      "(if (i32.ge_s (local.get $causal) (i32.const 0)) (then",
+      f"  (local.set $off (i32.add (i32.add (local.get $causal) (local.get $i)) {rows}))",
+      f"  (local.set {target} (select (local.get $off) (local.get $p) (i32.lt_u (local.get $off) (local.get $p))))))")
+
+
+def _attend_scores(w: _Wat, mr: int) -> None:
+    """S rows i..i+mr-1 = scale * q_i . k_j for j < the keys these rows see, a 2x4 (or 1x4) tile:
+    per 4 floats of Dh, mr query loads and 4 key loads feed 4 mr FMAs. A group of four past the
+    last key repeats that key's row (its scores are masked by the softmax)."""
+    _visible(w, "$n", f"(i32.const {mr})")
+    w("(local.set $last (i32.mul (i32.sub (local.get $n) (i32.const 1)) (local.get $ldkv)))",
+      "(local.set $q0 (i32.add (local.get $qh) (i32.mul (local.get $i) (local.get $ldq))))",
+      "(local.set $q1 (i32.add (local.get $q0) (local.get $ldq)))",
+      "(local.set $r0 (i32.add (local.get $s) (i32.mul (local.get $i) (local.get $lds))))",
+      "(local.set $r1 (i32.add (local.get $r0) (local.get $lds)))",
+      "(local.set $j (i32.const 0))",
+      "(block $sc_done (loop $sc_next",
+      "  (br_if $sc_done (i32.ge_u (local.get $j) (local.get $n)))")
+    for q in range(4):
+        row = "(local.get $j)" if q == 0 else f"(i32.add (local.get $j) (i32.const {q}))"
+        w(f"  (local.set $p{q} (i32.add (local.get $kh) (select (local.tee $off (i32.mul {row} (local.get $ldkv))) (local.get $last)"
+          " (i32.lt_u (local.get $off) (local.get $last)))))")
+        for r in range(mr):
+            w(f"  (local.set $c{r}{q} (v128.const i32x4 0 0 0 0))")
+    w("  (local.set $d (i32.const 0))",
+      "  (block $d_done (loop $d_next",
+      "    (br_if $d_done (i32.ge_u (local.get $d) (local.get $dhb)))")
+    for r in range(mr):
+        w(f"    (local.set $x{r} (v128.load (i32.add (local.get $q{r}) (local.get $d))))")
+    for q in range(4):
+        w(f"    (local.set $y (v128.load (i32.add (local.get $p{q}) (local.get $d))))")
+        for r in range(mr):
+            w.madd(f"$c{r}{q}", f"$x{r}", "$y")
+    w("    (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "    (br $d_next)))")
+    for r in range(mr):  # transpose-add: [q . k_j, q . k_j+1, q . k_j+2, q . k_j+3] * scale
+        w(f"  local.get $r{r}", "  local.get $j", "  i32.const 2", "  i32.shl", "  i32.add",
+          f"  local.get $c{r}0", f"  local.get $c{r}1", "  " + _shuffle([0, 4, 1, 5]),
+          f"  local.get $c{r}0", f"  local.get $c{r}1", "  " + _shuffle([2, 6, 3, 7]), "  f32x4.add", "  local.set $x0",
+          f"  local.get $c{r}2", f"  local.get $c{r}3", "  " + _shuffle([0, 4, 1, 5]),
+          f"  local.get $c{r}2", f"  local.get $c{r}3", "  " + _shuffle([2, 6, 3, 7]), "  f32x4.add", "  local.set $y",
+          "  local.get $x0", "  local.get $y", "  " + _shuffle([0, 1, 4, 5]),
+          "  local.get $x0", "  local.get $y", "  " + _shuffle([2, 3, 6, 7]), "  f32x4.add",
+          "  local.get $scl", "  f32x4.mul", "  v128.store")
+    w("  (local.set $j (i32.add (local.get $j) (i32.const 4)))",
+      "  (br $sc_next)))",
+      f"(local.set $i (i32.add (local.get $i) (i32.const {mr})))")
+
+
+def _attend_softmax(w: _Wat) -> None:
+    """Row i of S -> probabilities: softmax over the n keys it sees (exp as softmax_rows, the last
+    partial vector masked), then zeros up to the row's end, which the P @ V tiles read."""
+    ninf = "(v128.const f32x4 -inf -inf -inf -inf)"
+    _visible(w, "$n", "(i32.const 1)")
+    w("(local.set $r0 (i32.add (local.get $s) (i32.mul (local.get $i) (local.get $lds))))",
+      "(local.set $end4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))",
+      "(local.set $rem (i32.and (local.get $n) (i32.const 3)))",
+      "(local.set $mask (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rem))))",
+      f"(local.set $m {ninf})",
+      "(local.set $d (i32.const 0))",
+      "(block $max_done (loop $max_next",
+      "  (br_if $max_done (i32.ge_u (local.get $d) (local.get $end4)))",
+      "  (local.set $m (f32x4.max (local.get $m) (v128.load (i32.add (local.get $r0) (local.get $d)))))",
+      "  (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "  (br $max_next)))",
+      "(if (local.get $rem) (then",
+      f"  (local.set $m (f32x4.max (local.get $m) (v128.bitselect (v128.load (i32.add (local.get $r0) (local.get $end4))) {ninf}"
+      " (local.get $mask))))))",
+      "(local.set $m (f32x4.splat (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))"
+      " (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m))))))",
+      "(local.set $sum (v128.const f32x4 0 0 0 0))",
+      "(local.set $d (i32.const 0))",
+      "(block $exp_done (loop $exp_next",
+      "  (br_if $exp_done (i32.ge_u (local.get $d) (local.get $end4)))",
+      f"  (local.set $x0 (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $r0) (local.get $d))) (local.get $m)) {_const(-87.0)}))")
+    _exp(w, "$x0", "$e", "$kx", "$y", "  ")
+    w("  (v128.store (i32.add (local.get $r0) (local.get $d)) (local.get $e))",
+      "  (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))",
+      "  (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "  (br $exp_next)))",
+      "(if (local.get $rem) (then",
+      f"  (local.set $x0 (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $r0) (local.get $end4))) (local.get $m)) {_const(-87.0)}))")
+    _exp(w, "$x0", "$e", "$kx", "$y", "  ")
+    w("  (local.set $e (v128.and (local.get $e) (local.get $mask)))",
+      "  (v128.store (i32.add (local.get $r0) (local.get $end4)) (local.get $e))",
+      "  (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))",
+      "  (local.set $end4 (i32.add (local.get $end4) (i32.const 16)))))",
+      "(local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum))"
+      " (f32x4.extract_lane 1 (local.get $sum))) (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))))",
+      "(local.set $d (i32.const 0))",
+      "(block $div_done (loop $div_next",
+      "  (br_if $div_done (i32.ge_u (local.get $d) (local.get $end4)))",
+      "  (v128.store (i32.add (local.get $r0) (local.get $d)) (f32x4.mul (v128.load (i32.add (local.get $r0) (local.get $d))) (local.get $inv)))",
+      "  (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "  (br $div_next)))",
+      "(block $zero_done (loop $zero_next",
+      "  (br_if $zero_done (i32.ge_u (local.get $d) (local.get $lds)))",
+      "  (v128.store (i32.add (local.get $r0) (local.get $d)) (v128.const i32x4 0 0 0 0))",
+      "  (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "  (br $zero_next)))",
+      "(local.set $i (i32.add (local.get $i) (i32.const 1)))")
+
+
+def _attend_pv(w: _Wat, mr: int) -> None:
+    """Output rows i..i+mr-1 = S rows @ V, gemm_packed's tile: per key j, mr broadcast
+    probabilities x one value row's 8 (then a last 4) columns; keys past what the rows see
+    have probability 0, so the loop stops at the last row's count."""
+    _visible(w, "$n", f"(i32.const {mr})")
+    for r in range(mr):
+        w(f"(local.set $r{r} (i32.add (local.get $s) (i32.mul (i32.add (local.get $i) (i32.const {r})) (local.get $lds))))",
+          f"(local.set $q{r} (i32.add (local.get $oh) (i32.mul (i32.add (local.get $i) (i32.const {r})) (local.get $ldo))))")
+    w("(local.set $d (i32.const 0))")
+    for cols in (8, 4):
+        vecs = cols // 4
+        label = f"pv{mr}_{cols}"
+        if cols == 8:
+            w(f"(block ${label}_done (loop ${label}_next",
+              f"  (br_if ${label}_done (i32.gt_u (i32.add (local.get $d) (i32.const 32)) (local.get $dhb)))")
+        else:
+            w(f"(if (i32.lt_u (local.get $d) (local.get $dhb)) (then")
+        for r in range(mr):
+            for c in range(vecs):
+                w(f"  (local.set $c{r}{c} (v128.const i32x4 0 0 0 0))")
+        w("  (local.set $p0 (i32.add (local.get $vh) (local.get $d)))",
+          "  (local.set $off (i32.const 0))",
+          "  (local.set $last (i32.shl (local.get $n) (i32.const 2)))",
+          f"  (block ${label}_j_done (loop ${label}_j_next",
+          f"    (br_if ${label}_j_done (i32.ge_u (local.get $off) (local.get $last)))")
+        for c in range(vecs):
+            w(f"    (local.set $x{c} (v128.load offset={16 * c} (local.get $p0)))")
+        for r in range(mr):
+            w(f"    (local.set $y (f32x4.splat (f32.load (i32.add (local.get $r{r}) (local.get $off)))))")
+            for c in range(vecs):
+                w.madd(f"$c{r}{c}", "$y", f"$x{c}")
+        w("    (local.set $p0 (i32.add (local.get $p0) (local.get $ldkv)))",
+          "    (local.set $off (i32.add (local.get $off) (i32.const 4)))",
+          f"    (br ${label}_j_next)))")
+        for r in range(mr):
+            for c in range(vecs):
+                w(f"  (v128.store offset={16 * c} (i32.add (local.get $q{r}) (local.get $d)) (local.get $c{r}{c}))")
+        w(f"  (local.set $d (i32.add (local.get $d) (i32.const {4 * cols})))")
+        w(f"  (br ${label}_next)))" if cols == 8 else "))")
+    w(f"(local.set $i (i32.add (local.get $i) (i32.const {mr})))")
+
+
 def _attend(relaxed: bool) -> str:
     """attend(q, k, v, out, s, T, P, H, G, Dh, ldq, hsq, ldkv, hskv, ldo, hso, causal, scale):
     scaled dot-product attention of H query heads over P keys, all heads in one call.
@@ -614,144 +765,65 @@ def _attend(relaxed: bool) -> str:
     starts at q + (h hsq + i ldq) floats, key/value row j of KV head h // G at k/v + (h // G)
     hskv + j ldkv (k and v share their layout), the output row at out + h hso + i ldo; each row
     is Dh contiguous floats (Dh % 4 == 0). causal < 0: every row sees all P keys; otherwise row
-    i sees keys j <= causal + i. s is scratch for one row of scores, ceil(P / 4) * 4 floats.
+    i sees keys j <= causal + i. s is scratch for one head's scores, T rows of ceil(P / 4) * 4
+    floats.
 
-    Per row: scores four keys at a time (4 dot products over Dh, one 4x4 transpose-add, times
-    scale), a softmax over the n visible keys (max, exp as in softmax_rows, the last partial
-    vector masked), then out = sum_j p_j v_j four value rows at a time. A group of four that
-    runs past the last visible key repeats that key's row, so nothing past n is read; those
-    lanes get probability 0. out must not overlap q, k or v.
+    Per head, three passes, each a register tile like the GEMMs': S = scale Q K^T in 2x4 tiles
+    (dot products over Dh, one 4x4 transpose-add per row); each row of S softmaxed in place
+    over the keys it sees and zero-filled past them; O = S V in 4x8 tiles (gemm_packed's: 4
+    broadcast probabilities x 2 vectors of a value row). Nothing past the last visible key
+    row is read. out must not overlap q, k or v.
     """
     w = _Wat(relaxed)
-    ninf = "(v128.const f32x4 -inf -inf -inf -inf)"
-
-    def clamp(q: int) -> str:  # byte offset of key/value row j + q, at most the last visible row
-        row = "(local.get $j)" if q == 0 else f"(i32.add (local.get $j) (i32.const {q}))"
-        return (f"(select (local.tee $off (i32.mul {row} (local.get $ldkv))) (local.get $last)"
-                " (i32.lt_u (local.get $off) (local.get $last)))")
-
+    tiles = [f"(local $c{r}{q} v128)" for r in range(ATTEND_ROWS) for q in range(4)]
     w('(func $attend (export "attend")',
       "  (param $q i32) (param $k i32) (param $v i32) (param $out i32) (param $s i32)",
       "  (param $t i32) (param $p i32) (param $h i32) (param $g i32) (param $dh i32)",
       "  (param $ldq i32) (param $hsq i32) (param $ldkv i32) (param $hskv i32) (param $ldo i32) (param $hso i32)",
       "  (param $causal i32) (param $scale f32)",
       "  (local $hh i32) (local $i i32) (local $j i32) (local $d i32) (local $n i32) (local $last i32) (local $off i32)",
-      "  (local $dhb i32) (local $kh i32) (local $vh i32) (local $qr i32) (local $or i32) (local $end4 i32) (local $rem i32)",
-      "  (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $tot f32) (local $inv f32)",
-      "  (local $x v128) (local $y v128) (local $t4 v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)",
-      "  (local $m v128) (local $e v128) (local $kx v128) (local $r v128) (local $sum v128) (local $mask v128) (local $scl v128)",
+      "  (local $dhb i32) (local $lds i32) (local $qh i32) (local $kh i32) (local $vh i32) (local $oh i32) (local $end4 i32) (local $rem i32)",
+      "  " + " ".join(f"(local $p{q} i32)" for q in range(4)) + " " + " ".join(f"(local $q{r} i32) (local $r{r} i32)" for r in range(ATTEND_ROWS)),
+      "  (local $x0 v128) (local $x1 v128) (local $y v128) (local $m v128) (local $e v128) (local $kx v128) (local $sum v128)"
+      " (local $mask v128) (local $scl v128) (local $inv v128)",
+      "  " + " ".join(tiles),
       "  (local.set $dhb (i32.shl (local.get $dh) (i32.const 2)))",
+      "  (local.set $lds (i32.shl (i32.and (i32.add (local.get $p) (i32.const 3)) (i32.const -4)) (i32.const 2)))",
       "  (local.set $ldq (i32.shl (local.get $ldq) (i32.const 2)))",
       "  (local.set $hsq (i32.shl (local.get $hsq) (i32.const 2)))",
       "  (local.set $ldkv (i32.shl (local.get $ldkv) (i32.const 2)))",
       "  (local.set $hskv (i32.shl (local.get $hskv) (i32.const 2)))",
       "  (local.set $ldo (i32.shl (local.get $ldo) (i32.const 2)))",
       "  (local.set $hso (i32.shl (local.get $hso) (i32.const 2)))",
-      "  (local.set $scl (f32x4.splat (local.get $scale)))",
       "  (local.set $hh (i32.const 0))",
       "  (block $heads_done (loop $head_next",
       "  (br_if $heads_done (i32.ge_u (local.get $hh) (local.get $h)))",
+      "  (local.set $qh (i32.add (local.get $q) (i32.mul (local.get $hh) (local.get $hsq))))",
+      "  (local.set $oh (i32.add (local.get $out) (i32.mul (local.get $hh) (local.get $hso))))",
       "  (local.set $kh (i32.add (local.get $k) (i32.mul (i32.div_u (local.get $hh) (local.get $g)) (local.get $hskv))))",
       "  (local.set $vh (i32.add (local.get $v) (i32.mul (i32.div_u (local.get $hh) (local.get $g)) (local.get $hskv))))",
+      "  (local.set $scl (f32x4.splat (local.get $scale)))",
       "  (local.set $i (i32.const 0))",
-      "  (block $rows_done (loop $row_next",
-      "    (br_if $rows_done (i32.ge_u (local.get $i) (local.get $t)))",
-      "    (local.set $qr (i32.add (local.get $q) (i32.add (i32.mul (local.get $hh) (local.get $hsq)) (i32.mul (local.get $i) (local.get $ldq)))))",
-      "    (local.set $or (i32.add (local.get $out) (i32.add (i32.mul (local.get $hh) (local.get $hso)) (i32.mul (local.get $i) (local.get $ldo)))))",
-      "    (local.set $n (local.get $p))",
-      "    (if (i32.ge_s (local.get $causal) (i32.const 0)) (then",
-      "      (local.set $off (i32.add (i32.add (local.get $causal) (local.get $i)) (i32.const 1)))",
-      "      (local.set $n (select (local.get $off) (local.get $p) (i32.lt_u (local.get $off) (local.get $p))))))",
-      "    (local.set $last (i32.mul (i32.sub (local.get $n) (i32.const 1)) (local.get $ldkv)))",
-      "    ;; scores: s[j..j+3] = scale * q . k_(j..j+3)",
-      "    (local.set $j (i32.const 0))",
-      "    (block $sc_done (loop $sc_next",
-      "      (br_if $sc_done (i32.ge_u (local.get $j) (local.get $n)))")
-    for q in range(4):
-        w(f"      (local.set $p{q} (i32.add (local.get $kh) {clamp(q)}))",
-          f"      (local.set $a{q} (v128.const i32x4 0 0 0 0))")
-    w("      (local.set $d (i32.const 0))",
-      "      (block $d_done (loop $d_next",
-      "        (br_if $d_done (i32.ge_u (local.get $d) (local.get $dhb)))",
-      "        (local.set $x (v128.load (i32.add (local.get $qr) (local.get $d))))")
-    for q in range(4):
-        w(f"        (local.set $y (v128.load (i32.add (local.get $p{q}) (local.get $d))))")
-        w.madd(f"$a{q}", "$x", "$y")
-    w("        (local.set $d (i32.add (local.get $d) (i32.const 16)))",
-      "        (br $d_next)))",
-      "      local.get $s", "local.get $j", "i32.const 2", "i32.shl", "i32.add",
-      "      local.get $a0", "local.get $a1", _shuffle([0, 4, 1, 5]),
-      "      local.get $a0", "local.get $a1", _shuffle([2, 6, 3, 7]), "f32x4.add", "local.set $x",
-      "      local.get $a2", "local.get $a3", _shuffle([0, 4, 1, 5]),
-      "      local.get $a2", "local.get $a3", _shuffle([2, 6, 3, 7]), "f32x4.add", "local.set $t4",
-      "      local.get $x", "local.get $t4", _shuffle([0, 1, 4, 5]),
-      "      local.get $x", "local.get $t4", _shuffle([2, 3, 6, 7]), "f32x4.add",
-      "      local.get $scl", "f32x4.mul", "v128.store",
-      "      (local.set $j (i32.add (local.get $j) (i32.const 4)))",
-      "      (br $sc_next)))",
-      "    ;; softmax over s[0:n]; lanes past n are masked (-inf for the max, 0 after exp)",
-      "    (local.set $end4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))",
-      "    (local.set $rem (i32.and (local.get $n) (i32.const 3)))",
-      "    (local.set $mask (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rem))))",
-      f"    (local.set $m {ninf})",
-      "    (local.set $d (i32.const 0))",
-      "    (block $max_done (loop $max_next",
-      "      (br_if $max_done (i32.ge_u (local.get $d) (local.get $end4)))",
-      "      (local.set $m (f32x4.max (local.get $m) (v128.load (i32.add (local.get $s) (local.get $d)))))",
-      "      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
-      "      (br $max_next)))",
-      "    (if (local.get $rem) (then",
-      f"      (local.set $m (f32x4.max (local.get $m) (v128.bitselect (v128.load (i32.add (local.get $s) (local.get $end4))) {ninf}"
-      " (local.get $mask))))))",
-      "    (local.set $m (f32x4.splat (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))"
-      " (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m))))))",
-      "    (local.set $sum (v128.const f32x4 0 0 0 0))",
-      "    (local.set $d (i32.const 0))",
-      "    (block $exp_done (loop $exp_next",
-      "      (br_if $exp_done (i32.ge_u (local.get $d) (local.get $end4)))",
-      f"      (local.set $x (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $s) (local.get $d))) (local.get $m)) {_const(-87.0)}))")
-    _exp(w, "$x", "$e", "$kx", "$r", "      ")
-    w("      (v128.store (i32.add (local.get $s) (local.get $d)) (local.get $e))",
-      "      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))",
-      "      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
-      "      (br $exp_next)))",
-      "    (if (local.get $rem) (then",
-      f"      (local.set $x (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $s) (local.get $end4))) (local.get $m)) {_const(-87.0)}))")
-    _exp(w, "$x", "$e", "$kx", "$r", "      ")
-    w("      (local.set $e (v128.and (local.get $e) (local.get $mask)))",
-      "      (v128.store (i32.add (local.get $s) (local.get $end4)) (local.get $e))",
-      "      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))))",
-      "    (local.set $tot (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))"
-      " (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))",
-      "    (local.set $inv (f32.div (f32.const 1) (local.get $tot)))",
-      "    ;; out row = sum_j (e_j / tot) v_j, four value rows at a time",
-      "    (local.set $d (i32.const 0))",
-      "    (block $z_done (loop $z_next",
-      "      (br_if $z_done (i32.ge_u (local.get $d) (local.get $dhb)))",
-      "      (v128.store (i32.add (local.get $or) (local.get $d)) (v128.const i32x4 0 0 0 0))",
-      "      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
-      "      (br $z_next)))",
-      "    (local.set $j (i32.const 0))",
-      "    (block $pv_done (loop $pv_next",
-      "      (br_if $pv_done (i32.ge_u (local.get $j) (local.get $n)))")
-    for q in range(4):
-        w(f"      (local.set $p{q} (i32.add (local.get $vh) {clamp(q)}))",
-          f"      (local.set $a{q} (f32x4.splat (f32.mul (f32.load offset={4 * q} (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2))))"
-          " (local.get $inv))))")
-    w("      (local.set $d (i32.const 0))",
-      "      (block $vd_done (loop $vd_next",
-      "        (br_if $vd_done (i32.ge_u (local.get $d) (local.get $dhb)))",
-      "        (local.set $x (v128.load (i32.add (local.get $or) (local.get $d))))")
-    for q in range(4):
-        w(f"        (local.set $y (v128.load (i32.add (local.get $p{q}) (local.get $d))))")
-        w.madd("$x", f"$a{q}", "$y")
-    w("        (v128.store (i32.add (local.get $or) (local.get $d)) (local.get $x))",
-      "        (local.set $d (i32.add (local.get $d) (i32.const 16)))",
-      "        (br $vd_next)))",
-      "      (local.set $j (i32.add (local.get $j) (i32.const 4)))",
-      "      (br $pv_next)))",
-      "    (local.set $i (i32.add (local.get $i) (i32.const 1)))",
-      "    (br $row_next)))",
+      "  (block $a_done (loop $a_next",
+      "  (br_if $a_done (i32.ge_u (local.get $i) (local.get $t)))",
+      "  (if (i32.ge_u (i32.sub (local.get $t) (local.get $i)) (i32.const 2)) (then")
+    _attend_scores(w, 2)
+    w("  ) (else")
+    _attend_scores(w, 1)
+    w("  ))", "  (br $a_next)))",
+      "  (local.set $i (i32.const 0))",
+      "  (block $b_done (loop $b_next",
+      "  (br_if $b_done (i32.ge_u (local.get $i) (local.get $t)))")
+    _attend_softmax(w)
+    w("  (br $b_next)))",
+      "  (local.set $i (i32.const 0))",
+      "  (block $c_done (loop $c_next")
+    for mr in range(ATTEND_ROWS, 0, -1):
+        cond = "i32.ge_u" if mr == ATTEND_ROWS else "i32.eq"
+        w(f"  (if ({cond} (i32.sub (local.get $t) (local.get $i)) (i32.const {mr})) (then")
+        _attend_pv(w, mr)
+        w("  (br $c_next)))")
+    w("  ))",  # t - i == 0
       "  (local.set $hh (i32.add (local.get $hh) (i32.const 1)))",
       "  (br $head_next)))",
       ")")
