@@ -4,6 +4,7 @@ import json
 import sys
 import unicodedata
 
+import numpy as np
 import pytest
 
 from tiny_vlm.testing import tiny_tokenizer_json
@@ -94,6 +95,32 @@ def test_regex_and_re_split_identically():
     with_re = compile_pattern(QWEN2_PATTERN, use_regex=False)
     for text in CORPUS + ["\x1c\x1d odd separators \u00a0nbsp\u3000ideographic"]:
         assert with_regex.findall(text) == with_re.findall(text), text
+
+
+def test_re_split_ascii_form_splits_like_the_unicode_form(monkeypatch):
+    """The `re` fallback builds its Unicode classes only for non-ASCII text; on ASCII text its
+    ASCII classes split exactly as the Unicode ones (random ASCII, contractions, digits, runs
+    of whitespace and punctuation)."""
+    from tiny_vlm import tokenizer as T
+
+    T._unicode_re.cache_clear()
+    built = []
+    real = T._class_ranges
+    monkeypatch.setattr(T, "_class_ranges", lambda cats: built.append(cats) or real(cats))
+    split = compile_pattern(QWEN2_PATTERN, use_regex=False)
+    assert split.findall("Describe this image. How many apples (3)?") == [
+        "Describe", " this", " image", ".", " How", " many", " apples", " (", "3", ")?"]
+    assert built == []  # nothing Unicode-wide built for ASCII text
+    full = T._unicode_re(QWEN2_PATTERN)
+    assert sorted(built) == ["L", "N"]
+    rng = np.random.default_rng(0)
+    alphabet = list("aZ09 '\t\n\r.,!?-_") + ["'s", "'LL", "'re", "  ", "\r\n", "12345"]
+    texts = ["".join(rng.choice(alphabet, size=int(rng.integers(1, 40)))) for _ in range(400)]
+    texts += ["".join(chr(c) for c in rng.integers(0, 128, 60)) for _ in range(200)]
+    for text in texts:
+        assert split.findall(text) == full.findall(text), repr(text)
+    assert split.findall("caf\u00e9 \u00bd") == ["caf\u00e9", " ", "\u00bd"]  # non-ASCII: Unicode classes (\u00bd is No, a number)
+    T._unicode_re.cache_clear()
 
 
 def test_without_regex_module(monkeypatch):

@@ -6,12 +6,14 @@
 
 Pre-tokenization uses the `regex` module when it is importable and the standard `re`
 module otherwise; \\p{L}, \\p{N} and \\s are then spelled out as explicit character classes
-built from `unicodedata`, so both paths split text the same way.
+built from `unicodedata` (the first time non-ASCII text arrives: see ReSplit), so both
+paths split text the same way.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 import unicodedata
@@ -90,8 +92,32 @@ def translate_pattern(pattern: str, letters: str, numbers: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4)
+def _unicode_re(pattern: str) -> re.Pattern:
+    return re.compile(translate_pattern(pattern, _class_ranges("L"), _class_ranges("N")))
+
+
+class ReSplit:
+    """A pre-tokenizer pattern on the standard `re` module: `findall(text)` as a compiled pattern.
+
+    Its \\p{L} and \\p{N} classes list every code point of those categories, and finding them
+    takes a pass over 262,144 code points: 0.3-0.5 s in Pyodide, most of a model load. Cut to
+    ASCII (A-Za-z, 0-9) the classes give the same splits of ASCII text, since each class test
+    on an ASCII character answers the same; so ASCII text (prompts, answers) uses that form,
+    and the Unicode form is built the first time other text arrives (once per process).
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.ascii = re.compile(translate_pattern(pattern, "A-Za-z", "0-9"))
+
+    def findall(self, text: str) -> list[str]:
+        return (self.ascii if text.isascii() else _unicode_re(self.pattern)).findall(text)
+
+
 def compile_pattern(pattern: str, use_regex: bool | None = None):
-    """Compile a pre-tokenizer pattern with `regex` if available (or asked), else with `re`."""
+    """Compile a pre-tokenizer pattern with `regex` if available (or asked), else with `re`
+    (a ReSplit); either way the result has `findall(text)`."""
     if use_regex is not False:
         try:
             import regex
@@ -99,7 +125,7 @@ def compile_pattern(pattern: str, use_regex: bool | None = None):
         except ImportError:
             if use_regex:
                 raise
-    return re.compile(translate_pattern(pattern, _class_ranges("L"), _class_ranges("N")))
+    return ReSplit(pattern)
 
 
 class Tokenizer:
