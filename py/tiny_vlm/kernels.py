@@ -4,10 +4,11 @@ Activations are float32. Image activations are channels-last [H, W, C]; linear w
 are [out, in]; conv weights are [C_out, C_in / groups, K, K].
 
 The GEMM formulation is chosen in one place, `Backend` (DESIGN.md §4). Everything that
-multiplies by a weight matrix goes through `Backend.linear`; batched attention products
-go through `Backend.bmm`; GELU, attention's softmax and stride-1 depthwise convs go through
-`Backend` too, so that the WASM SIMD backend can run them (the functions here are the
-NumPy versions every backend falls back to).
+multiplies by a weight matrix goes through `Backend.linear`; attention goes through
+`Backend.attention` (here: batched products through `Backend.bmm` and a softmax); GELU,
+SwiGLU, depthwise convs and the image resize go through `Backend` too, so that the WASM
+SIMD backend can run them (the functions here are the NumPy versions every backend falls
+back to).
 """
 
 from __future__ import annotations
