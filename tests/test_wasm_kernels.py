@@ -253,7 +253,7 @@ GELU_JS = Path(__file__).parent / "wasm" / "gelu.mjs"
 @pytest.mark.parametrize("build", gen.BUILDS)
 @pytest.mark.parametrize("n", [1, 4, 7, 1030])
 def test_gelu_kernel_matches_reference(wasm_files, tmp_path, build, n):
-    """gelu(x, y, n): exact GELU within A&S + exp error; tail (n % 4) and guards untouched; in place."""
+    """gelu(x, y, n): GELU within the rational erf's error (1.5e-6); tail (n % 4) and guards untouched; in place."""
     import math
 
     x = np.linspace(-12, 12, n, dtype=np.float32) if n > 4 else np.array([-3.1, 0.0, 0.7, -0.0, 5.0, -6.0, 1e-8][:n], np.float32)
@@ -269,7 +269,7 @@ def test_gelu_kernel_matches_reference(wasm_files, tmp_path, build, n):
     for key in ("out", "inplace"):
         out = np.array(got[key], np.float64)
         assert out.shape == (n4,)
-        assert np.all(np.abs(out - ref) <= 3e-7 * np.maximum(1, np.abs(ref))), (key, np.max(np.abs(out - ref)))
+        assert np.all(np.abs(out - ref) <= 1.5e-6 * np.maximum(1, np.abs(ref))), (key, np.max(np.abs(out - ref)))
     assert got["guards_ok"]
 
 

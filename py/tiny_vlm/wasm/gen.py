@@ -324,10 +324,17 @@ def _gemm_dot(relaxed: bool, dot_rows: int) -> str:
 # the exponent bits. s is clamped to -87 (exp(-87) ~ 1.6e-38, still a normal float).
 _EXP_P = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
 _LN2_HI, _LN2_LO, _LOG2E = 0.693359375, -2.12194440e-4, 1.44269504088896341
-# GELU(x) = relu(x) - 0.5 |x| erfc(|x| / sqrt 2), erfc(z) = poly(t) exp(-z^2), t = 1/(1 + p z)
-# (Abramowitz & Stegun 7.1.26, as tiny_vlm.kernels.gelu: the constants below fold 0.5 and 1/sqrt 2).
-_GELU_P = 0.3275911 * 0.7071067811865476
-_GELU_C = tuple(0.5 * a for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+# erf(z) ~ z P(z^2) / Q(z^2) on [-_ERF_CLAMP, _ERF_CLAMP], P and Q of degree 5 (coefficients from
+# s^0 up; Q's first is 1). Fitted on this project's machine to scipy's erf on 22,000 points of
+# [0, 3.925] by least squares on the linear form z P(s) - erf(z) Q(s) = 0, reweighted by 1 / Q
+# over 20 rounds; rounded to float32. Max error in float64 2.6e-8, in float32 arithmetic 4e-7
+# (the Horner sums' rounding). P's first is 2 / sqrt(pi), erf's slope at 0.
+_ERF_P = (1.1283791065216064, 0.19099673628807068, 0.052834223955869675, 0.0037950414698570967,
+          0.00028623847174458206, 2.053176331173745e-06)
+_ERF_Q = (1.0, 0.5025985240936279, 0.11436083167791367, 0.01502469927072525, 0.00117114360909909,
+          3.819812263827771e-05)
+_ERF_CLAMP = 3.924999952316284  # erf(3.925) = 1 - 3.4e-8: 1 in float32
+_SQRT_HALF = 0.7071067811865476
 
 
 def _const(value: float) -> str:
@@ -351,35 +358,48 @@ def _exp(w: _Wat, s: str, e: str, k: str, r: str, indent: str) -> None:
 def _gelu(relaxed: bool) -> str:
     """gelu(x, y, n): y[i] = GELU(x[i]) for i < n - n % 4 (4 lanes at a time; the caller does the tail).
 
+    GELU(x) = h + h erf(z) with h = x / 2, z = x / sqrt 2 clamped to +-_ERF_CLAMP (erf is 1 to
+    float32 there), erf(z) = z P(z^2) / Q(z^2): 10 multiply-adds (fused in the relaxed build)
+    and one division, against ~20 operations and a division more for the A&S erfc with its
+    exp (kernels.gelu). Two vectors per iteration, so that their Horner chains overlap. Within
+    1.5e-6 of float64 (1e-6 relative above 1; tested): the erf error, at most 4.3e-7, times
+    |x| / 2, which matters only where GELU(x) is below ~1e-6 anyway (x < -5).
+
     Every lane is independent, so x == y (in place) is fine. Reads x[0:n4], writes y[0:n4].
     """
     w = _Wat(relaxed)
 
-    def horner(acc, var, coefs):  # acc = (((c0 var + c1) var + c2) ...) with lanewise ops
-        w(f"    (local.set {acc} {_const(coefs[0])})")
-        for c in coefs[1:]:
-            w(f"    (local.set {acc} (f32x4.add (f32x4.mul (local.get {acc}) (local.get {var})) {_const(c)}))")
+    def body(u: int, indent: str) -> None:  # vector u of this iteration: x[u * 16 bytes on]
+        v, z, sq, p, q = (f"${name}{u}" for name in ("v", "z", "s", "p", "q"))
+        w(f"{indent}(local.set {v} (v128.load offset={16 * u} (local.get $x)))",
+          f"{indent}(local.set {z} (f32x4.min (f32x4.max (f32x4.mul (local.get {v}) {_const(_SQRT_HALF)}) {_const(-_ERF_CLAMP)})"
+          f" {_const(_ERF_CLAMP)}))",
+          f"{indent}(local.set {sq} (f32x4.mul (local.get {z}) (local.get {z})))")
+        for acc, coefs in ((p, _ERF_P[::-1]), (q, _ERF_Q[::-1])):  # Horner: (((c0 s + c1) s + c2) ...)
+            w(f"{indent}(local.set {acc} {_const(coefs[0])})")
+            for c in coefs[1:]:
+                w(f"{indent}(local.set $c {_const(c)})")
+                w.madd("$c", acc, sq)
+                w(f"{indent}(local.set {acc} (local.get $c))")
+        w(f"{indent}(local.set {v} (f32x4.mul (local.get {v}) {_const(0.5)}))",
+          f"{indent}(v128.store offset={16 * u} (local.get $y) (f32x4.add (local.get {v}) (f32x4.mul (local.get {v})"
+          f" (f32x4.div (f32x4.mul (local.get {z}) (local.get {p})) (local.get {q})))))")
 
     w('(func $gelu (export "gelu") (param $x i32) (param $y i32) (param $n i32)',
-      "  (local $end i32) (local $v v128) (local $u v128) (local $t v128) (local $s v128) (local $k v128)",
-      "  (local $r v128) (local $e v128) (local $q v128)",
+      "  (local $end i32) (local $end2 i32) (local $c v128)",
+      "  " + " ".join(f"(local ${name}{u} v128)" for u in range(2) for name in ("v", "z", "s", "p", "q")),
       "  (local.set $end (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))",
-      "  (block $done (loop $next",
-      "    (br_if $done (i32.ge_u (local.get $x) (local.get $end)))",
-      "    (local.set $v (v128.load (local.get $x)))",
-      "    (local.set $u (f32x4.abs (local.get $v)))",
-      f"    (local.set $t (f32x4.div {_const(1.0)} (f32x4.add {_const(1.0)} (f32x4.mul (local.get $u) {_const(_GELU_P)}))))",
-      f"    (local.set $s (f32x4.max (f32x4.mul (f32x4.mul (local.get $u) (local.get $u)) {_const(-0.5)}) {_const(-87.0)}))",
-      )
-    _exp(w, "$s", "$e", "$k", "$r", "    ")  # exp(-x^2 / 2)
-    horner("$q", "$t", _GELU_C[::-1])
-    w("    (local.set $q (f32x4.mul (f32x4.mul (f32x4.mul (local.get $q) (local.get $t)) (local.get $e)) (local.get $u)))",
-      f"    (v128.store (local.get $y) (f32x4.sub (f32x4.mul (f32x4.add (local.get $v) (local.get $u)) {_const(0.5)})"
-      " (local.get $q)))",
-      "    (local.set $x (i32.add (local.get $x) (i32.const 16)))",
-      "    (local.set $y (i32.add (local.get $y) (i32.const 16)))",
-      "    (br $next)))",
-      ")")
+      "  (local.set $end2 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2))))",
+      "  (block $done2 (loop $next2",
+      "    (br_if $done2 (i32.ge_u (local.get $x) (local.get $end2)))")
+    body(0, "    ")
+    body(1, "    ")
+    w("    (local.set $x (i32.add (local.get $x) (i32.const 32)))",
+      "    (local.set $y (i32.add (local.get $y) (i32.const 32)))",
+      "    (br $next2)))",
+      "  (if (i32.lt_u (local.get $x) (local.get $end)) (then  ;; one vector left")
+    body(0, "    ")
+    w("  ))", ")")
     return w.text()
 
 
