@@ -220,13 +220,17 @@ def softmax(x, axis=-1):  # [..., N] -> [..., N]
 
 # ---------------------------------------------------------------- norms
 
-def layer_norm(x, w, b, eps):  # [..., C], [C], [C] -> [..., C]
-    mean = np.mean(x, axis=-1, keepdims=True)  # [..., 1]
-    xc = x - mean
-    var = np.mean(xc * xc, axis=-1, keepdims=True)  # [..., 1]
-    xc *= 1.0 / np.sqrt(var + eps)
-    xc *= w
-    xc += b
+def layer_norm(x, w, b, eps):  # [..., C], [C] or None, [C] or None -> [..., C]
+    """LayerNorm over the last axis; w and b None: the affine is folded into the next weights.
+    Sums by einsum (one call each, no [..., C] temporary for the squares)."""
+    inv_c = 1.0 / x.shape[-1]
+    xc = x - (np.einsum("...c->...", x) * inv_c)[..., None]
+    var = np.einsum("...c,...c->...", xc, xc) * inv_c  # [...]
+    xc *= (1.0 / np.sqrt(var + eps))[..., None]
+    if w is not None:
+        xc *= w
+    if b is not None:
+        xc += b
     return xc
 
 

@@ -19,6 +19,7 @@ class VisionTower:
         self.config = config
         self.backend = be = backend or K.Backend()
         self.w = {name[len("vision."):]: t for name, t in tensors.items() if name.startswith("vision.")}
+        self._fold_attention_norms()
         # Prepared once here, never per call: depthwise taps [K, K, C], GEMM weights through
         # Backend.pack (1x1 convs and linears [C_out, C_in]; the one full conv, stem.0, as
         # its im2col weight [C_out, K*K*C_in]).
@@ -56,6 +57,19 @@ class VisionTower:
         if self.taps.get("stem.1") is not None and self.taps["stem.1"].shape[0] <= 3:
             self.row_taps_s2["stem.1"] = self._row_form("stem.1", config.image_size // 2)
 
+    def _fold_attention_norms(self) -> None:
+        """Fold each attention block's norm affine (w, b) into the qkv weights that read it:
+        (n(x) * w + b) @ W^T + c == n(x) @ (W * w)^T + (W @ b + c), so at run time a LayerNorm
+        block only normalises and a folded-BatchNorm ("affine") block does nothing at all."""
+        for key in [k for k in self.w if k.endswith(".norm.weight")]:
+            blk = key[:-len(".norm.weight")]
+            w_n, b_n = self.w.pop(key), self.w.pop(f"{blk}.norm.bias")
+            wq = self.w[f"{blk}.attn.qkv.weight"]  # [3C, C]
+            bq = self.w.get(f"{blk}.attn.qkv.bias")
+            bias = wq.astype(np.float64) @ b_n.astype(np.float64) + (0.0 if bq is None else bq)
+            self.w[f"{blk}.attn.qkv.bias"] = bias.astype(np.float32)
+            self.w[f"{blk}.attn.qkv.weight"] = np.ascontiguousarray(wq * w_n, dtype=np.float32)
+
     def _row_form(self, name, width):  # -> taps [K, K, W*C], bias [W*C]
         return K.depthwise_row_taps(self.taps[name], width), np.tile(self.w[f"{name}.bias"], width)
 
@@ -80,10 +94,8 @@ class VisionTower:
         h, w, c = x.shape
         cfg = self.config
         t = x.reshape(h * w, c)  # [N, C]
-        if cfg.attn_norm == "layernorm":
-            a = K.layer_norm(t, self.w[f"{blk}.norm.weight"], self.w[f"{blk}.norm.bias"], cfg.norm_eps)
-        else:  # folded BatchNorm: per-channel affine
-            a = t * self.w[f"{blk}.norm.weight"] + self.w[f"{blk}.norm.bias"]
+        # the norm's affine (LayerNorm's, or a folded BatchNorm's) is in the qkv weights
+        a = K.layer_norm(t, None, None, cfg.norm_eps) if cfg.attn_norm == "layernorm" else t
         n_heads, dh = c // cfg.head_dim, cfg.head_dim
         qkv = self._linear(a, f"{blk}.attn.qkv")  # [N, 3C]
         qkv = qkv.reshape(h * w, 3, n_heads, dh).transpose(1, 2, 0, 3)  # [3, H, N, Dh] view
