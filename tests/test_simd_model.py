@@ -13,7 +13,8 @@ from tiny_vlm.kv_cache import KVCache
 from tiny_vlm.testing import random_model
 from tiny_vlm.wasm.backend import KernelArgumentError, PackedWeight, SimdBackend
 from tiny_vlm.wasm.emulate import (emulated_attend, emulated_dw_rows, emulated_dw_s2, emulated_exports, emulated_gelu,
-                                   emulated_resize_rgba, emulated_softmax_rows, emulated_swiglu)
+                                   emulated_resize_rgba, emulated_rms_rows, emulated_rope, emulated_softmax_rows,
+                                   emulated_swiglu)
 
 PROMPT = "What is in this image?"
 
@@ -27,7 +28,8 @@ class RecordingSimd(SimdBackend):
         super().__init__(*emulated_exports(self.calls), gelu=emulated_gelu(self.calls),
                          softmax_rows=emulated_softmax_rows(self.calls), dw_rows=emulated_dw_rows(self.calls),
                          swiglu=emulated_swiglu(self.calls), dw_s2=emulated_dw_s2(self.calls),
-                         resize_rgba=emulated_resize_rgba(self.calls), attend=emulated_attend(self.calls))
+                         resize_rgba=emulated_resize_rgba(self.calls), attend=emulated_attend(self.calls),
+                         rope=emulated_rope(self.calls), rms_rows=emulated_rms_rows(self.calls))
         self.unpacked = []
         self.bmm_kernel_calls = 0
         self._in_bmm = False
@@ -107,7 +109,7 @@ def test_simd_model_matches_numpy(models):
     assert be.unpacked == [], "linear weights not packed at load"
     kinds = {c[0] for c in be.calls}
     # image/prefill rows on panels, decode steps on dot, every attention (image, prefill, decode) on attend
-    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "swiglu", "dw_s2", "resize_rgba", "attend"}
+    assert kinds == {"gemm_packed", "gemm_dot", "gelu", "dw_rows", "swiglu", "dw_s2", "resize_rgba", "attend", "rope", "rms_rows"}
     attends = [c for c in be.calls if c[0] == "attend"]
     cfg = simd.config
     n_vision = sum(d for d, mixer in zip(cfg.vision.depths, cfg.vision.mixers) if mixer == "attention")

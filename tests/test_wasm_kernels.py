@@ -99,13 +99,14 @@ def build_run(request, wasm_files, tmp_path_factory):
 
 
 def test_module_shape(build_run):
-    """Validates; imports only env.memory; exports exactly the nine kernels."""
+    """Validates; imports only env.memory; exports exactly the eleven kernels."""
     _, (report, _) = build_run
     assert report["valid"]
     assert report["imports"] == [{"module": "env", "name": "memory", "kind": "memory"}]
     assert sorted((e["name"], e["kind"]) for e in report["exports"]) == [
         ("attend", "function"), ("dw_rows", "function"), ("dw_s2", "function"), ("gelu", "function"), ("gemm_dot", "function"),
-        ("gemm_packed", "function"), ("resize_rgba", "function"), ("softmax_rows", "function"), ("swiglu", "function")]
+        ("gemm_packed", "function"), ("resize_rgba", "function"), ("rms_rows", "function"), ("rope", "function"),
+        ("softmax_rows", "function"), ("swiglu", "function")]
     assert report["memory_pages"] > len(report["cases"])  # every case ran in memory grown after instantiation
 
 
@@ -520,6 +521,86 @@ def test_backend_attention_on_emulated_export():
         backend.attention(qkv[0], qkv[1], qkv[2], out=qkv[2])
     with pytest.raises(KernelArgumentError, match="causal_from"):
         backend.attention(q, cache_k[:, :7], cache_v[:, :7], -2)
+
+
+ROPE_JS = Path(__file__).parent / "wasm" / "rope.mjs"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("t,h,dh,layout", [(1, 1, 8, "rows"), (3, 8, 32, "rows"), (5, 2, 16, "cache"), (2, 3, 24, "cache")])
+def test_rope_kernel_matches_reference(wasm_files, tmp_path, build, t, h, dh, layout):
+    """rope == float64 rotary embedding written out half by half, from heads side by side in
+    padded rows into a [T, H, Dh] buffer or a KV-cache-like [H, P, Dh] layout; x ends the
+    memory (no over-read); out's uncovered positions and its guards keep their sentinel."""
+    rng = np.random.default_rng(t * 100 + h * 10 + dh)
+    ldx = h * dh + 8  # the heads of a row side by side, then (here) other heads' floats
+    x = rng.standard_normal(t * ldx).astype(np.float32)
+    ang = rng.uniform(0, 6.3, (t, dh // 2))
+    cos = np.cos(np.concatenate([ang, ang], 1)).astype(np.float32)
+    sin = np.sin(np.concatenate([ang, ang], 1))
+    sin_signed = np.concatenate([-sin[:, :dh // 2], sin[:, dh // 2:]], 1).astype(np.float32)
+    if layout == "rows":
+        ldo, hso, no = h * dh, dh, t * h * dh
+    else:
+        cap = t + 2
+        ldo, hso, no = dh, cap * dh, h * cap * dh
+    case = dict(fn="rope", t=t, h=h, dh=dh, ldx=ldx, ldo=ldo, hso=hso, nx=x.size, no=no)
+    out = run_guarded_case(ROPE_JS, wasm_files[build], build, tmp_path, case, np.concatenate([x, cos.ravel(), sin_signed.ravel()]).tobytes())
+    xs = _strided(x, 0, (t, h, dh), (ldx, dh, 1)).astype(np.float64)
+    half = dh // 2
+    c64, s64 = cos.astype(np.float64)[:, None], np.sin(np.concatenate([ang, ang], 1))[:, None]
+    ref = np.concatenate([xs[..., :half] * c64[..., :half] - xs[..., half:] * s64[..., :half],
+                          xs[..., half:] * c64[..., half:] + xs[..., :half] * s64[..., half:]], -1)
+    np.testing.assert_allclose(_strided(out, 0, (t, h, dh), (ldo, hso, 1)), ref, rtol=1e-5, atol=1e-6)
+    idx = (np.arange(t)[:, None, None] * ldo + np.arange(h)[None, :, None] * hso + np.arange(dh)[None, None, :]).ravel()
+    covered = np.zeros(no, bool)
+    covered[idx] = True
+    assert np.all(out[~covered].view(np.uint32) == 0x7FC0DEAD), "wrote outside the strided out"
+
+
+@pytest.mark.parametrize("build", gen.BUILDS)
+@pytest.mark.parametrize("rows,n", [(1, 4), (3, 192), (84, 20)])
+def test_rms_rows_kernel_matches_reference(wasm_files, tmp_path, build, rows, n):
+    """rms_rows == x / sqrt(mean(x^2) + eps) per row in float64; guards kept."""
+    x = (np.random.default_rng(rows + n).standard_normal((rows, n)) * 3).astype(np.float32)
+    out = run_guarded_case(ROPE_JS, wasm_files[build], build, tmp_path, dict(fn="rms_rows", rows=rows, n=n, eps=1e-6), x.tobytes())
+    x64 = x.astype(np.float64)
+    ref = x64 / np.sqrt((x64 * x64).mean(1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(out.reshape(rows, n), ref, rtol=2e-6, atol=1e-6)
+
+
+def test_backend_rope_and_rms_norm_on_emulated_exports():
+    """Backend.rope on the kernel == kernels.rope_swapped from a qkv-like view into a KV-cache
+    view and in place; Backend.rms_norm == kernels.rms_norm; odd sizes stay on NumPy."""
+    from tiny_vlm import kernels as K
+    from tiny_vlm.wasm.emulate import emulated_rms_rows, emulated_rope
+
+    calls = []
+    backend = SimdBackend(*emulated_exports(), rope=emulated_rope(calls), rms_rows=emulated_rms_rows(calls))
+    rng = np.random.default_rng(9)
+    cos_t, sin_t = K.rope_tables(16, 8, 10000.0)
+    sin_signed = K.rope_signed_sin(sin_t)
+    heads = rng.standard_normal((5, 4 * 8)).astype(np.float32).reshape(5, 4, 8)  # [T, q+k+v heads, Dh]
+    cache = np.zeros((2, 16, 8), np.float32)  # [Hkv, P, Dh]
+    ref = K.rope_swapped(heads[:, 1:3], cos_t[3:8, None], sin_signed[3:8, None])
+    got = backend.rope(heads[:, 1:3], cos_t[3:8], sin_signed[3:8], out=cache[:, 3:8].transpose(1, 0, 2))
+    np.testing.assert_allclose(cache[:, 3:8].transpose(1, 0, 2), ref, rtol=1e-6, atol=1e-6)
+    assert np.shares_memory(got, cache) and not cache[:, :3].any() and not cache[:, 8:].any()
+    assert calls[-1] == ("rope", 5, 2, 8)
+    x = rng.standard_normal((3, 2, 8)).astype(np.float32)
+    want = K.rope_swapped(x, cos_t[:3, None], sin_signed[:3, None])
+    assert backend.rope(x, cos_t[:3], sin_signed[:3], out=x) is x
+    np.testing.assert_allclose(x, want, rtol=1e-6, atol=1e-6)
+    h = rng.standard_normal((4, 12)).astype(np.float32)
+    np.testing.assert_allclose(backend.rms_norm(h, 1e-6), K.rms_norm(h, None, 1e-6), rtol=1e-6)
+    assert calls[-1] == ("rms_rows", 4, 12)
+    n = len(calls)
+    backend.rms_norm(h[:, :10].copy(), 1e-6)  # D % 4 != 0
+    odd_cos, odd_sin = K.rope_tables(4, 6, 10000.0)
+    backend.rope(rng.standard_normal((2, 1, 6)).astype(np.float32), odd_cos[:2], K.rope_signed_sin(odd_sin)[:2])  # Dh % 8 != 0
+    assert len(calls) == n
+    with pytest.raises(KernelArgumentError, match="rope: out"):
+        backend.rope(heads[:, 1:3], cos_t[3:8], sin_signed[3:8], out=heads[:, 0:2])
 
 
 SOFTMAX_JS = Path(__file__).parent / "wasm" / "softmax.mjs"

@@ -53,7 +53,8 @@ def load_model(model_dir: str, gemm_exports=None) -> FastVLM:
     e = gemm_exports
     backend = SimdBackend(e.gemm_packed, e.gemm_dot, gelu=e.gelu, softmax_rows=e.softmax_rows, dw_rows=e.dw_rows,
                           swiglu=getattr(e, "swiglu", None), dw_s2=getattr(e, "dw_s2", None),
-                          resize_rgba=getattr(e, "resize_rgba", None), attend=getattr(e, "attend", None))  # getattr: None for a module from before the kernel
+                          resize_rgba=getattr(e, "resize_rgba", None), attend=getattr(e, "attend", None),
+                          rope=getattr(e, "rope", None), rms_rows=getattr(e, "rms_rows", None))  # getattr: None for a module from before the kernel
     return FastVLM.load(model_dir, backend=backend)
 
 

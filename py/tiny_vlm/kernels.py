@@ -44,8 +44,8 @@ class Backend:
 
     `gemm` is "matmul" (BLAS, CPython) or "einsum" (Pyodide). The WASM SIMD kernels plug in
     by subclassing (wasm.backend.SimdBackend) and overriding `pack` and `linear`, and
-    optionally `bmm`, `attention`, `gelu`, `swiglu`, `softmax`, `depthwise_conv2d_rows`,
-    `depthwise_conv2d` and `resize_normalize`. The model holds one
+    optionally `bmm`, `attention`, `rope`, `rms_norm`, `gelu`, `swiglu`, `softmax`,
+    `depthwise_conv2d_rows`, `depthwise_conv2d` and `resize_normalize`. The model holds one
     Backend, prepares every weight with `pack` once at load and passes every weight product
     through `linear` with what `pack` returned.
     """
@@ -120,6 +120,19 @@ class Backend:
             return o
         out[...] = o
         return out
+
+    def rope(self, x, cos, sin_signed, out=None):  # [T, H, Dh], [T, Dh], [T, Dh] -> [T, H, Dh]
+        """kernels.rope_swapped of T rows of H heads (tables for the rows' positions), into out
+        (any [T, H, Dh] view, e.g. of the KV cache) when given; a SIMD backend has a kernel."""
+        y = rope_swapped(x, cos[:, None], sin_signed[:, None])
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
+    def rms_norm(self, x, eps):  # [T, D] -> [T, D]
+        """kernels.rms_norm without weight (folded into the next GEMM); a SIMD backend has a kernel."""
+        return rms_norm(x, None, eps)
 
     def bmm(self, a, b):  # [B, M, K], [B, K, N] -> [B, M, N]
         if self.gemm == "matmul":

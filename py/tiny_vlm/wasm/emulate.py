@@ -160,3 +160,31 @@ def emulated_attend(calls=None):
             ov[hh] = (e / e.sum(axis=1, keepdims=True)) @ vv[hh // g]
 
     return attend
+
+
+def emulated_rope(calls=None):
+    """A stand-in for the module's rope(x, ldx, cs, sn, out, ldo, hso, T, H, Dh) export."""
+    from numpy.lib.stride_tricks import as_strided
+
+    from ..kernels import rope_swapped
+
+    def rope(x, ldx, cs, sn, out, ldo, hso, t, h, dh):
+        if calls is not None:
+            calls.append(("rope", t, h, dh))
+        xv = as_strided(_view(x, ((t - 1) * ldx + h * dh,)), (t, h, dh), (4 * ldx, 4 * dh, 4))
+        ov = as_strided(_view(out, ((t - 1) * ldo + (h - 1) * hso + dh,)), (t, h, dh), (4 * ldo, 4 * hso, 4))
+        ov[...] = rope_swapped(xv.copy(), _view(cs, (t, 1, dh)), _view(sn, (t, 1, dh)))
+
+    return rope
+
+
+def emulated_rms_rows(calls=None):
+    """A stand-in for the module's rms_rows(x, y, rows, n, eps) export."""
+    from ..kernels import rms_norm
+
+    def rms_rows(x, y, rows, n, eps):
+        if calls is not None:
+            calls.append(("rms_rows", rows, n))
+        _view(y, (rows, n))[...] = rms_norm(_view(x, (rows, n)), None, eps)
+
+    return rms_rows

@@ -4,8 +4,8 @@
 
 writes `tiny_vlm_gemm_relaxed.wat` (FMA via `f32x4.relaxed_madd`) and
 `tiny_vlm_gemm_simd128.wat` (plain SIMD128 mul + add) and, when wat2wasm is found, the
-matching `.wasm` files. Both modules export the same nine functions, every argument an i32
-(byte addresses into the imported memory, then sizes) but attend's scale (f32):
+matching `.wasm` files. Both modules export the same eleven functions, every argument an i32
+(byte addresses into the imported memory, then sizes) but attend's scale and rms_rows' eps (f32):
 
     gemm_packed(a, wp, bias, c, M, N, K)   C[M, N] = A[M, K] @ W[N, K]^T (+ bias[N])
                                            W given packed: wp = pack(W) [ceil(N/8), K, 8]
@@ -21,8 +21,11 @@ matching `.wasm` files. Both modules export the same nine functions, every argum
                                            uint8 RGBA crop -> normalised float32 [S, S, 3] (see _resize_rgba)
     attend(q, k, v, out, s, T, P, H, G, Dh, ldq, hsq, ldkv, hskv, ldo, hso, causal, scale)
                                            attention of all heads on strided views (see _attend)
+    rope(x, ldx, cs, sn, out, ldo, hso, T, H, Dh)
+                                           the decoder's rotary embedding, strided out (see _rope)
+    rms_rows(x, y, rows, n, eps)           y[r] = x[r] / rms(x[r])
 
-The last seven exist because Pyodide's NumPy has no SIMD and a scalar libm (and attention
+The last nine exist because Pyodide's NumPy has no SIMD and a scalar libm (and attention
 per head cost a Python call per product plus copies: 0.32 ms per vision block): measured in
 Chromium, GELU of [32, 32, 96] took 1.05-1.45 ms in NumPy (21 passes, exp alone 0.35 ms),
 a decode step's softmax ~50 us (5 calls), the decoder's SiLU gate of a prefill ~1 ms (Node),
@@ -850,6 +853,92 @@ def _attend(relaxed: bool) -> str:
     return w.text()
 
 
+# ------------------------------------------------------------------ decoder: RoPE and RMS norm
+
+def _rope(relaxed: bool) -> str:
+    """rope(x, ldx, cs, sn, out, ldo, hso, T, H, Dh): rotary embedding of H heads in T rows.
+
+    Head h of row t: Dh floats at x + t ldx + h Dh (floats; the heads side by side, as the qkv
+    GEMM writes them); cs and sn: [T, Dh] rows of cos and signed sin (kernels.rope_signed_sin);
+    out row t of head h at out + h hso + t ldo, so k can go straight into the KV cache
+    ([Hkv, P, Dh]) and q into [T, H, Dh]. y[:half] = x[:half] cos + x[half:] sn[:half],
+    y[half:] = x[half:] cos + x[:half] sn[half:] (kernels.rope_swapped), Dh % 8 == 0. Both
+    halves of a vector's lanes are loaded before either is stored, so out == x works.
+    """
+    w = _Wat(relaxed)
+    w('(func $rope (export "rope") (param $x i32) (param $ldx i32) (param $cs i32) (param $sn i32) (param $out i32)',
+      "  (param $ldo i32) (param $hso i32) (param $t i32) (param $h i32) (param $dh i32)",
+      "  (local $r i32) (local $hh i32) (local $d i32) (local $half i32) (local $xp i32) (local $op i32) (local $cr i32) (local $sr i32)",
+      "  (local $a v128) (local $b v128) (local $y v128) (local $c v128)",
+      "  (local.set $half (i32.shl (local.get $dh) (i32.const 1)))  ;; Dh / 2 floats, in bytes",
+      "  (local.set $r (i32.const 0))",
+      "  (block $rows_done (loop $row_next",
+      "  (br_if $rows_done (i32.ge_u (local.get $r) (local.get $t)))",
+      "  (local.set $cr (i32.add (local.get $cs) (i32.shl (i32.mul (local.get $r) (local.get $dh)) (i32.const 2))))",
+      "  (local.set $sr (i32.add (local.get $sn) (i32.shl (i32.mul (local.get $r) (local.get $dh)) (i32.const 2))))",
+      "  (local.set $hh (i32.const 0))",
+      "  (block $heads_done (loop $head_next",
+      "    (br_if $heads_done (i32.ge_u (local.get $hh) (local.get $h)))",
+      "    (local.set $xp (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $ldx))"
+      " (i32.mul (local.get $hh) (local.get $dh))) (i32.const 2))))",
+      "    (local.set $op (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $ldo))"
+      " (i32.mul (local.get $hh) (local.get $hso))) (i32.const 2))))",
+      "    (local.set $d (i32.const 0))",
+      "    (block $d_done (loop $d_next",
+      "      (br_if $d_done (i32.ge_u (local.get $d) (local.get $half)))",
+      "      (local.set $a (v128.load (i32.add (local.get $xp) (local.get $d))))",
+      "      (local.set $b (v128.load (i32.add (i32.add (local.get $xp) (local.get $half)) (local.get $d))))")
+    for first, second, offset in (("$a", "$b", ""), ("$b", "$a", " (local.get $half)")):
+        at = f"(i32.add (local.get $d){offset})" if offset else "(local.get $d)"
+        w(f"      (local.set $y (f32x4.mul (local.get {first}) (v128.load (i32.add (local.get $cr) {at}))))",
+          f"      (local.set $c (v128.load (i32.add (local.get $sr) {at})))")
+        w.madd("$y", second, "$c")
+        w(f"      (v128.store (i32.add (local.get $op) {at}) (local.get $y))")
+    w("      (local.set $d (i32.add (local.get $d) (i32.const 16)))",
+      "      (br $d_next)))",
+      "    (local.set $hh (i32.add (local.get $hh) (i32.const 1)))",
+      "    (br $head_next)))",
+      "  (local.set $r (i32.add (local.get $r) (i32.const 1)))",
+      "  (br $row_next)))",
+      ")")
+    return w.text()
+
+
+def _rms_rows(relaxed: bool) -> str:
+    """rms_rows(x, y, rows, n, eps): y[r] = x[r] / sqrt(mean(x[r]^2) + eps) over rows of n floats
+    (n % 4 == 0; x == y allowed): the decoder's RMSNorm, its weight folded into the next GEMM."""
+    w = _Wat(relaxed)
+    w('(func $rms_rows (export "rms_rows") (param $x i32) (param $y i32) (param $rows i32) (param $n i32) (param $eps f32)',
+      "  (local $p i32) (local $nb i32) (local $v v128) (local $sum v128) (local $inv v128)",
+      "  (local.set $nb (i32.shl (local.get $n) (i32.const 2)))",
+      "  (block $rows_done (loop $row_next",
+      "    (br_if $rows_done (i32.eqz (local.get $rows)))",
+      "    (local.set $sum (v128.const f32x4 0 0 0 0))",
+      "    (local.set $p (i32.const 0))",
+      "    (block $sum_done (loop $sum_next",
+      "      (br_if $sum_done (i32.ge_u (local.get $p) (local.get $nb)))",
+      "      (local.set $v (v128.load (i32.add (local.get $x) (local.get $p))))")
+    w.madd("$sum", "$v", "$v")
+    w("      (local.set $p (i32.add (local.get $p) (i32.const 16)))",
+      "      (br $sum_next)))",
+      "    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div (f32.add"
+      " (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))"
+      " (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum))))"
+      " (f32.convert_i32_u (local.get $n))) (local.get $eps))))))",
+      "    (local.set $p (i32.const 0))",
+      "    (block $mul_done (loop $mul_next",
+      "      (br_if $mul_done (i32.ge_u (local.get $p) (local.get $nb)))",
+      "      (v128.store (i32.add (local.get $y) (local.get $p)) (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $p))) (local.get $inv)))",
+      "      (local.set $p (i32.add (local.get $p) (i32.const 16)))",
+      "      (br $mul_next)))",
+      "    (local.set $x (i32.add (local.get $x) (local.get $nb)))",
+      "    (local.set $y (i32.add (local.get $y) (local.get $nb)))",
+      "    (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))",
+      "    (br $row_next)))",
+      ")")
+    return w.text()
+
+
 # ------------------------------------------------------------------ image resize
 
 def _resize_rgba(relaxed: bool) -> str:
@@ -942,6 +1031,7 @@ def generate_wat(relaxed: bool, packed_rows: int = PACKED_ROWS, dot_rows: int = 
         '(import "env" "memory" (memory 0))',
         _helpers(), _gemm_packed(relaxed, packed_rows, packed_unroll), _gemm_dot(relaxed, dot_rows), _gelu(relaxed), _swiglu(relaxed), _softmax_rows(relaxed),
         _dw_rows(relaxed), _dw_s2(relaxed), _resize_rgba(relaxed), _attend(relaxed),
+        _rope(relaxed), _rms_rows(relaxed),
         ")", ""])
 
 
