@@ -210,23 +210,14 @@ class SceneGenerator:
 def _style_jitter(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Per-object changes of drawing style (64 px RGBA sprite), so that recognition leans on
     shape more than on one artist's conventions: mirror (artists face animals either way),
-    saturation (down to grey: artists draw a coin gold or silver), a small hue turn, a dark
-    outline (line-art styles), soft or sharpened rendering."""
+    saturation, a dark outline (line-art styles), soft or sharpened rendering."""
     if rng.random() < 0.5:
         sp = sp.transpose(Image.FLIP_LEFT_RIGHT)
-    u = rng.random(5)
-    if u[4] < 0.15:  # hue turn of at most ~17 degrees: small enough that a lemon stays yellow
-        h, s, v = sp.convert("RGB").convert("HSV").split()
-        turn = int(rng.integers(-12, 13))
-        h = h.point(lambda x: (x + turn) % 256)
-        alpha = sp.getchannel("A")
-        sp = Image.merge("HSV", (h, s, v)).convert("RGB")
-        sp.putalpha(alpha)
+    u = rng.random(4)
     if u[0] < 0.25:
         a = np.asarray(sp, np.float32).copy()
         gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-        factor = 0.0 if rng.random() < 0.3 else rng.uniform(0.4, 1.6)
-        a[..., :3] = np.clip(gray[..., None] + (a[..., :3] - gray[..., None]) * factor, 0, 255)
+        a[..., :3] = np.clip(gray[..., None] + (a[..., :3] - gray[..., None]) * rng.uniform(0.4, 1.6), 0, 255)
         sp = Image.fromarray(a.astype(np.uint8))
     if u[1] < 0.12:
         alpha = sp.getchannel("A")
