@@ -80,6 +80,25 @@ def _shuffle(lanes):  # 4 f32 lanes picked from (x, y): 0-3 from x, 4-7 from y -
     return "i8x16.shuffle " + " ".join(str(4 * lane + byte) for lane in lanes for byte in range(4))
 
 
+def _lanes(op: str, v: str) -> str:
+    """f32 expression (op (op v0 v1) (op v2 v3)) of the lanes of v128 local v: f32.add sums them, f32.max takes their max."""
+    lane = [f"(f32x4.extract_lane {i} (local.get {v}))" for i in range(4)]
+    return f"({op} ({op} {lane[0]} {lane[1]}) ({op} {lane[2]} {lane[3]}))"
+
+
+def _transpose_add(s: list[str], x: str, t: str) -> list[str]:
+    """Stack code that leaves [sum of s[0]'s lanes, ..., sum of s[3]'s lanes] (four v128 locals)
+    as one vector: a 4x4 transpose-add through the scratch locals x and t."""
+    return [f"local.get {s[0]}", f"local.get {s[1]}", _shuffle([0, 4, 1, 5]),
+            f"local.get {s[0]}", f"local.get {s[1]}", _shuffle([2, 6, 3, 7]), "f32x4.add",
+            f"local.set {x}",  # [s0_0+s0_2, s1_0+s1_2, s0_1+s0_3, s1_1+s1_3]
+            f"local.get {s[2]}", f"local.get {s[3]}", _shuffle([0, 4, 1, 5]),
+            f"local.get {s[2]}", f"local.get {s[3]}", _shuffle([2, 6, 3, 7]), "f32x4.add",
+            f"local.set {t}",
+            f"local.get {x}", f"local.get {t}", _shuffle([0, 1, 4, 5]),
+            f"local.get {x}", f"local.get {t}", _shuffle([2, 3, 6, 7]), "f32x4.add"]
+
+
 class _Wat:
     """A line buffer with the two builds' multiply-accumulate."""
 
@@ -268,16 +287,7 @@ def _dot_tile(w: _Wat, mr: int, nr: int) -> None:
         if r:
             w("local.get $cp", "local.get $ldc", "i32.add", "local.set $cp")
         if nr == 4:
-            # transpose-add: [sum s_0, sum s_1, sum s_2, sum s_3]
-            w("local.get $cp",
-              f"local.get $s{r}_0", f"local.get $s{r}_1", _shuffle([0, 4, 1, 5]),
-              f"local.get $s{r}_0", f"local.get $s{r}_1", _shuffle([2, 6, 3, 7]), "f32x4.add",
-              "local.set $x0",  # [s0_0+s0_2, s1_0+s1_2, s0_1+s0_3, s1_1+s1_3]
-              f"local.get $s{r}_2", f"local.get $s{r}_3", _shuffle([0, 4, 1, 5]),
-              f"local.get $s{r}_2", f"local.get $s{r}_3", _shuffle([2, 6, 3, 7]), "f32x4.add",
-              "local.set $t",
-              "local.get $x0", "local.get $t", _shuffle([0, 1, 4, 5]),
-              "local.get $x0", "local.get $t", _shuffle([2, 3, 6, 7]), "f32x4.add",
+            w("local.get $cp", *_transpose_add([f"$s{r}_{q}" for q in range(4)], "$x0", "$t"),  # [sum s_0, .., sum s_3]
               "local.get $y", "f32x4.add", "v128.store")
         else:
             w("local.get $cp", f"local.get $s{r}_0",
@@ -477,8 +487,7 @@ def _softmax_rows(relaxed: bool) -> str:
       "    (if (local.get $rem) (then",
       "      (local.set $m (f32x4.max (local.get $m) (v128.bitselect (call $load_part (i32.add (local.get $xr) (local.get $p))"
       f" (local.get $rem)) {ninf} (local.get $mask))))))",
-      "    (local.set $m (f32x4.splat (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))"
-      " (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m))))))",
+      f"    (local.set $m (f32x4.splat {_lanes('f32.max', '$m')}))",
       "    (local.set $sum (v128.const f32x4 0 0 0 0))",
       "    (local.set $p (i32.const 0))",
       "    (block $exp_done (loop $exp_next",
@@ -496,8 +505,7 @@ def _softmax_rows(relaxed: bool) -> str:
     w("      (local.set $e (v128.and (local.get $e) (local.get $mask)))",
       "      (call $store_part (i32.add (local.get $yr) (local.get $p)) (local.get $e) (local.get $rem))",
       "      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))))",
-      "    (local.set $tot (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))"
-      " (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))",
+      f"    (local.set $tot {_lanes('f32.add', '$sum')})",
       "    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $tot))))",
       "    (local.set $p (i32.const 0))",
       "    (block $div_done (loop $div_next",
@@ -706,12 +714,7 @@ def _attend_scores(w: _Wat, mr: int) -> None:
       "    (br $d_next)))")
     for r in range(mr):  # transpose-add: [q . k_j, q . k_j+1, q . k_j+2, q . k_j+3] * scale
         w(f"  local.get $r{r}", "  local.get $j", "  i32.const 2", "  i32.shl", "  i32.add",
-          f"  local.get $c{r}0", f"  local.get $c{r}1", "  " + _shuffle([0, 4, 1, 5]),
-          f"  local.get $c{r}0", f"  local.get $c{r}1", "  " + _shuffle([2, 6, 3, 7]), "  f32x4.add", "  local.set $x0",
-          f"  local.get $c{r}2", f"  local.get $c{r}3", "  " + _shuffle([0, 4, 1, 5]),
-          f"  local.get $c{r}2", f"  local.get $c{r}3", "  " + _shuffle([2, 6, 3, 7]), "  f32x4.add", "  local.set $y",
-          "  local.get $x0", "  local.get $y", "  " + _shuffle([0, 1, 4, 5]),
-          "  local.get $x0", "  local.get $y", "  " + _shuffle([2, 3, 6, 7]), "  f32x4.add",
+          *_transpose_add([f"$c{r}{q}" for q in range(4)], "$x0", "$y"),
           "  local.get $scl", "  f32x4.mul", "  v128.store")
     w("  (local.set $j (i32.add (local.get $j) (i32.const 4)))",
       "  (br $sc_next)))",
@@ -737,8 +740,7 @@ def _attend_softmax(w: _Wat) -> None:
       "(if (local.get $rem) (then",
       f"  (local.set $m (f32x4.max (local.get $m) (v128.bitselect (v128.load (i32.add (local.get $r0) (local.get $end4))) {ninf}"
       " (local.get $mask))))))",
-      "(local.set $m (f32x4.splat (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))"
-      " (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m))))))",
+      f"(local.set $m (f32x4.splat {_lanes('f32.max', '$m')}))",
       "(local.set $sum (v128.const f32x4 0 0 0 0))",
       "(local.set $d (i32.const 0))",
       "(block $exp_done (loop $exp_next",
@@ -756,8 +758,7 @@ def _attend_softmax(w: _Wat) -> None:
       "  (v128.store (i32.add (local.get $r0) (local.get $end4)) (local.get $e))",
       "  (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))",
       "  (local.set $end4 (i32.add (local.get $end4) (i32.const 16)))))",
-      "(local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum))"
-      " (f32x4.extract_lane 1 (local.get $sum))) (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))))",
+      f"(local.set $inv (f32x4.splat (f32.div (f32.const 1) {_lanes('f32.add', '$sum')})))",
       "(local.set $d (i32.const 0))",
       "(block $div_done (loop $div_next",
       "  (br_if $div_done (i32.ge_u (local.get $d) (local.get $end4)))",
@@ -955,9 +956,7 @@ def _rms_rows(relaxed: bool) -> str:
     w.madd("$sum", "$v", "$v")
     w("      (local.set $p (i32.add (local.get $p) (i32.const 16)))",
       "      (br $sum_next)))",
-      "    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div (f32.add"
-      " (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))"
-      " (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum))))"
+      f"    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div {_lanes('f32.add', '$sum')}"
       " (f32.convert_i32_u (local.get $n))) (local.get $eps))))))",
       "    (local.set $p (i32.const 0))",
       "    (block $mul_done (loop $mul_next",
