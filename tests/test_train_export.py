@@ -193,3 +193,34 @@ def test_weights_only_checkpoint_exports_and_counts_earlier_images(setup, tmp_pa
 
     meta = load_weights(tmp_path / "m" / "model.safetensors").metadata
     assert meta["training_images"] == str(1000 + 5 * 4)
+
+
+def test_soup_averages_weights_and_counts_images_once(setup, tmp_path):
+    from tiny_vlm.weights import load_weights
+    from tiny_vlm_train.soup import SoupError, make_soup
+
+    labels, tok_json, config, _ = setup
+    paths, models = [], []
+    # a parent run (1000 images before it, 5 steps of 4) and two runs started from it (3 and 2 steps of 4)
+    for i, (steps, init) in enumerate([(5, 1000), (3, 1020), (2, 1020)]):
+        torch.manual_seed(i)
+        model = TrainVLM(config, len(labels))
+        randomize_bn(model, seed=i)
+        state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": steps,
+                 "args": {"batch_size": 4}, "init_images": init}
+        paths.append(tmp_path / f"run{i}.pt")
+        save_checkpoint(paths[-1], model, torch.optim.AdamW(model.parameters()), steps, state)
+        models.append(model.state_dict())
+    soup = make_soup(paths)
+    name = next(k for k, v in models[0].items() if v.is_floating_point() and v.ndim == 2)
+    torch.testing.assert_close(soup["model"][name], (models[0][name] + models[1][name] + models[2][name]) / 3)
+    bn = next(k for k in models[0] if k.endswith("running_var"))
+    torch.testing.assert_close(soup["model"][bn], (models[0][bn] + models[1][bn] + models[2][bn]) / 3)
+    torch.save(soup, tmp_path / "soup.pt")
+    export(tmp_path / "soup.pt", tmp_path / "m", quant="f32", verbose=False)
+    # 1000 before the parent + its 20 + the two children's own 12 and 8
+    assert load_weights(tmp_path / "m" / "model.safetensors").metadata["training_images"] == str(1040)
+    other = dict(torch.load(paths[2], weights_only=False), labels=labels[:-1])
+    torch.save(other, tmp_path / "other.pt")
+    with pytest.raises(SoupError, match="labels"):
+        make_soup([paths[0], tmp_path / "other.pt"])

@@ -242,7 +242,7 @@ class SimdBackend(Backend):
 
     def gelu(self, x, out=None):  # [...] -> [...]
         """GELU (the erf form) on the module's SIMD kernel: erf as a rational function, within
-        1.5e-6 of float64; many times NumPy's 21 passes with their scalar exp. out may be x."""
+        1.5e-6 of float64; many times NumPy's 13 passes with their scalar exp. out may be x."""
         if self._gelu is None:
             return K.gelu(x, out)
         check_array("x", x, x.shape)

@@ -10,7 +10,7 @@ matching `.wasm` files. Both modules export the same eleven functions, every arg
     gemm_packed(a, wp, bias, c, M, N, K)   C[M, N] = A[M, K] @ W[N, K]^T (+ bias[N])
                                            W given packed: wp = pack(W) [ceil(N/8), K, 8]
     gemm_dot(a, w, bias, c, M, N, K)       same product, W in the Linear layout [N, K]
-    gelu(x, y, n)                          y = GELU(x) (exact: A&S erf, Cephes exp) on n // 4 * 4 floats
+    gelu(x, y, n)                          y = GELU(x) (erf as a fitted rational function) on n // 4 * 4 floats
     swiglu(gu, y, rows, f)                 y = silu(gu[:, :f]) * gu[:, f:] (f % 4 == 0)
     softmax_rows(x, y, rows, n)            y[r] = softmax(x[r]) for rows of n floats
     dw_rows(xp, taps, bias, out, H, K, N, Lp, C)
@@ -27,7 +27,7 @@ matching `.wasm` files. Both modules export the same eleven functions, every arg
 
 The last nine exist because Pyodide's NumPy has no SIMD and a scalar libm (and attention
 per head cost a Python call per product plus copies: 0.32 ms per vision block): measured in
-Chromium, GELU of [32, 32, 96] took 1.05-1.45 ms in NumPy (21 passes, exp alone 0.35 ms),
+Chromium, GELU of [32, 32, 96] took 1.05-1.45 ms in NumPy (then 21 passes, exp alone 0.35 ms),
 a decode step's softmax ~50 us (5 calls), the decoder's SiLU gate of a prefill ~1 ms (Node),
 the default tower's stride-1 depthwise convs ~5 ms in einsum, its two stride-2 7x7 ones
 ~1.8 ms, and a 224 -> 128 frame's

@@ -1,0 +1,86 @@
+"""Average the weights of several checkpoints of one model (a uniform "model soup").
+
+    python -m tiny_vlm_train.soup ../runs/soup/ckpt.pt ../runs/cpu4/ckpt.pt ../runs/cpu5/ckpt.pt ../runs/cpu6/ckpt.pt
+
+Runs that start with `--init` from one checkpoint (and that checkpoint itself) stay close
+enough in weight space for their average to work as a model; the average is usually more
+robust than each of them (Wortsman et al., "Model soups", ICML 2022). Here, averaging stage 3
+with two later stages trained from it raised held-out describe F1 from 0.730-0.738 (each) to
+0.753 on the same 500 scenes.
+
+Every floating-point tensor (weights, BatchNorm statistics) is averaged in float64; integer
+ones (BatchNorm's batch counters) come from the first checkpoint. The checkpoints must share
+config, labels and tokenizer. The result has no optimizer state (it cannot be resumed, but
+export, evaluate and `--init` take it); its "soup" entry names the ingredients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+
+class SoupError(ValueError):
+    pass
+
+
+def _images(ck) -> tuple[int, int]:  # -> (images before this run, images of this run)
+    return ck.get("init_images", 0), ck["step"] * ck["args"]["batch_size"]
+
+
+def distinct_images(cks: list[dict]) -> int:
+    """Images behind the soup's weights, each counted once, for ingredients that are one run
+    and runs started from it (or from one common ancestor): the ingredient with the most
+    images, plus the own images of every other one that is not among its ancestors."""
+    totals = [sum(_images(ck)) for ck in cks]
+    top = max(range(len(cks)), key=totals.__getitem__)
+    top_init = _images(cks[top])[0]
+    return totals[top] + sum(_images(ck)[1] for i, ck in enumerate(cks) if i != top and totals[i] > top_init)
+
+
+def make_soup(paths: list[Path]) -> dict:
+    if len(paths) < 2:
+        raise SoupError("a soup needs at least two checkpoints")
+    cks = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    first = cks[0]
+    for path, ck in zip(paths[1:], cks[1:]):
+        for key in ("config", "labels", "tokenizer"):
+            if ck[key] != first[key]:
+                raise SoupError(f"{path}: its {key} differs from {paths[0]}'s; only checkpoints of one model can be averaged")
+        if ck["model"].keys() != first["model"].keys():
+            raise SoupError(f"{path}: its tensors differ from {paths[0]}'s")
+    model = {}
+    for name, t in first["model"].items():
+        if t.is_floating_point():
+            model[name] = (sum(ck["model"][name].double() for ck in cks) / len(cks)).to(t.dtype)
+        else:
+            model[name] = t.clone()
+    images = distinct_images(cks)
+    batch = first["args"]["batch_size"]
+    soup = {key: first[key] for key in ("config", "labels", "tokenizer", "args", "step")}
+    soup.update(model=model, init_images=images - first["step"] * batch,  # so that export counts `images`
+                soup=[{"path": str(p), "step": ck["step"], "images": sum(_images(ck))} for p, ck in zip(paths, cks)])
+    return soup
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", help="the averaged checkpoint to write")
+    ap.add_argument("ckpts", nargs="+", help="checkpoints of one model (ckpt.pt or weights.pt)")
+    args = ap.parse_args(argv)
+    soup = make_soup([Path(p) for p in args.ckpts])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    torch.save(soup, tmp)
+    os.replace(tmp, out)
+    parts = ", ".join(f"{s['path']} step {s['step']}" for s in soup["soup"])
+    images = soup["init_images"] + soup["step"] * soup["args"]["batch_size"]
+    print(f"wrote {out}: the average of {len(args.ckpts)} checkpoints ({parts}); {images:,} distinct training images behind it")
+
+
+if __name__ == "__main__":
+    main()
