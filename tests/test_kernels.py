@@ -109,8 +109,10 @@ def test_rope_matches_pairwise_rotation():
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("keys_down", [True, False])  # the native and the Pyodide score layout
 @pytest.mark.parametrize("gemm", K.GEMMS)
-def test_attention_causal_gqa(gemm):
+def test_attention_causal_gqa(gemm, keys_down, monkeypatch):
+    monkeypatch.setattr(K, "ATTENTION_KEYS_DOWN", keys_down)
     h, hkv, t, p0, dh = 4, 2, 3, 5, 8
     q, k, v = rand(h, t, dh), rand(hkv, p0 + t, dh), rand(hkv, p0 + t, dh)
     out = K.attention(q, k, v, p0, K.Backend(gemm))

@@ -431,6 +431,14 @@ def rope_swapped(x, cos, sin_signed):  # [..., Dh], cos and sin_signed broadcast
     return y
 
 
+# Natively, attention over several rows is 1.2-1.3x faster per call with the scores transposed,
+# keys down the rows [Hkv, P, G*T]: the softmax's max and sum run across rows (elementwise
+# ufunc loops over G*T contiguous floats) instead of one reduction per 64-84-float row (a
+# vision block's [6, 64, 64]: 69 -> 53 us; a prefill layer's: 101 -> 82 us). In Pyodide's
+# einsum the transposed products cost more than that saves (1.9 -> 2.5 ms per prefill layer).
+ATTENTION_KEYS_DOWN = sys.platform != "emscripten"
+
+
 def attention(q, k, v, causal_from=None, backend=None, scale="default"):  # [H, T, Dh], [Hkv, P, Dh], [Hkv, P, Dh] -> [H, T, Dh]
     """Scaled dot-product attention with GQA (head h reads KV head h // (H / Hkv)).
 
@@ -445,13 +453,15 @@ def attention(q, k, v, causal_from=None, backend=None, scale="default"):  # [H, 
     qg = q.reshape(n_kv, group * t, dh)  # [Hkv, G*T, Dh]
     if scale is not None:
         qg = qg * np.float32(1.0 / np.sqrt(dh))
-    if t == 1:  # a decode step: G rows of P scores, one softmax call (a SIMD backend's kernel)
-        probs = backend.softmax(backend.bmm(qg, k.transpose(0, 2, 1)))  # [Hkv, G, P]
-        return backend.bmm(probs, v).reshape(n_heads, t, dh)
-    # Several rows: the scores transposed, keys down the rows [Hkv, P, G*T], so the softmax's
-    # max and sum run across rows (elementwise ufunc loops over G*T contiguous floats)
-    # instead of one reduction call per 64-84-float row: natively 1.2-1.3x faster per call
-    # (a vision block's [6, 64, 64]: 69 -> 53 us; a prefill layer's: 101 -> 82 us).
+    if t == 1 or not ATTENTION_KEYS_DOWN:  # rows of P scores [Hkv, G*T, P], one softmax call (a SIMD backend's kernel)
+        scores = backend.bmm(qg, k.transpose(0, 2, 1))
+        if causal_from is not None and t > 1:  # one new row sees the whole (sliced) cache
+            rows = np.arange(causal_from, causal_from + t)[:, None]  # [T, 1]
+            mask = np.where(np.arange(p)[None, :] > rows, np.float32(-np.inf), np.float32(0))  # [T, P]
+            scores = scores.reshape(n_kv, group, t, p)
+            scores += mask
+            scores = scores.reshape(n_kv, group * t, p)
+        return backend.bmm(backend.softmax(scores), v).reshape(n_heads, t, dh)  # [Hkv, G*T, Dh] -> [H, T, Dh]
     st = backend.bmm(k, qg.transpose(0, 2, 1))  # [Hkv, P, G*T]
     if causal_from is not None:
         keys, rows = np.arange(p)[:, None], np.arange(causal_from, causal_from + t)[None, :]
