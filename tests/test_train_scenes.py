@@ -63,7 +63,7 @@ def test_style_jitter_only_in_the_training_split(monkeypatch):
 
     seen = []
     real = S._style_jitter
-    monkeypatch.setattr(S, "_style_jitter", lambda sp, rng: seen.append(1) or real(sp, rng))
+    monkeypatch.setattr(S, "_style_jitter", lambda sp, rng, colour=False: seen.append(1) or real(sp, rng, colour))
     labels = synthetic_labels()
     kw = dict(config=SceneConfig(size=64), sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds())
     _, objs = SceneGenerator(labels, "heldout", seed=5, **kw).render(0)
@@ -90,6 +90,37 @@ def test_style_jitter_mirrors_about_half_and_keeps_the_sprite():
         assert max(near) > 0.8
         mirrored += near[1] > near[0]
     assert 70 <= mirrored <= 130
+
+
+@pytest.mark.parametrize("colour", [True, False])
+def test_style_jitter_colour_turns_stay_small_and_sometimes_grey(colour):
+    """`--colour-jitter`: some objects lose their colour (a silver coin is a grey gold one), some
+    turn hue a little, none so far that a yellow lemon reads as an orange; without it, neither."""
+    import colorsys
+
+    from PIL import Image
+
+    from tiny_vlm_train.scenes import _style_jitter
+
+    sprite = np.zeros((64, 64, 4), np.uint8)
+    sprite[12:52, 12:52] = (230, 200, 40, 255)  # lemon yellow; the centre stays flat under blur and outline
+    hue0 = colorsys.rgb_to_hsv(230 / 255, 200 / 255, 40 / 255)[0]
+    rng = np.random.default_rng(1)
+    grey = turned = 0
+    for _ in range(400):
+        r, g, b = np.asarray(_style_jitter(Image.fromarray(sprite), rng, colour))[28:36, 28:36, :3].reshape(-1, 3).mean(0) / 255
+        if max(r, g, b) - min(r, g, b) < 0.02:
+            grey += 1
+            continue
+        dh = abs(colorsys.rgb_to_hsv(r, g, b)[0] - hue0)
+        dh = min(dh, 1 - dh) * 360
+        assert dh <= 20, f"hue moved {dh:.1f} degrees"
+        turned += dh > 4
+    if colour:
+        assert 12 <= grey <= 50  # expected 400 * 0.25 * 0.3 = 30
+        assert 30 <= turned <= 110  # expected about 400 * 0.15 * (fraction of turns over 4 degrees) = 50
+    else:
+        assert grey == 0 and turned <= 3  # saturation changes keep the hue (up to rounding)
 
 
 def test_iconify_name_spellings():

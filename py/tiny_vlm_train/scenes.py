@@ -73,6 +73,7 @@ class SceneConfig:
     p_gray: float = 0.08
     p_occlude: float = 0.1
     augment: bool = True
+    colour_jitter: bool = False  # per-object grey and small hue turns (stage 5, `--colour-jitter`)
 
 
 class SceneGenerator:
@@ -148,7 +149,7 @@ class SceneGenerator:
             tab = table if table is not None else self.sprites[rng.integers(len(self.sprites))]
             sp = Image.fromarray(tab[c])
             if cfg.augment and self.split == "train":  # training split only: held-out scenes stay as they were
-                sp = _style_jitter(sp, rng)
+                sp = _style_jitter(sp, rng, self.cfg.colour_jitter)
             px = max(4, int(round(side)))
             sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
             a = np.asarray(sp, dtype=np.float32)
@@ -207,17 +208,26 @@ class SceneGenerator:
         return img, rec
 
 
-def _style_jitter(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
+def _style_jitter(sp: Image.Image, rng: np.random.Generator, colour: bool = False) -> Image.Image:
     """Per-object changes of drawing style (64 px RGBA sprite), so that recognition leans on
     shape more than on one artist's conventions: mirror (artists face animals either way),
-    saturation, a dark outline (line-art styles), soft or sharpened rendering."""
+    saturation, a dark outline (line-art styles), soft or sharpened rendering. With `colour`
+    also: saturation down to grey (artists draw a coin gold or silver) and a small hue turn."""
     if rng.random() < 0.5:
         sp = sp.transpose(Image.FLIP_LEFT_RIGHT)
-    u = rng.random(4)
+    u = rng.random(5 if colour else 4)
+    if colour and u[4] < 0.15:  # hue turn of at most ~17 degrees: small enough that a lemon stays yellow
+        h, s, v = sp.convert("RGB").convert("HSV").split()
+        turn = int(rng.integers(-12, 13))
+        h = h.point(lambda x: (x + turn) % 256)
+        alpha = sp.getchannel("A")
+        sp = Image.merge("HSV", (h, s, v)).convert("RGB")
+        sp.putalpha(alpha)
     if u[0] < 0.25:
         a = np.asarray(sp, np.float32).copy()
         gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-        a[..., :3] = np.clip(gray[..., None] + (a[..., :3] - gray[..., None]) * rng.uniform(0.4, 1.6), 0, 255)
+        factor = 0.0 if colour and rng.random() < 0.3 else rng.uniform(0.4, 1.6)
+        a[..., :3] = np.clip(gray[..., None] + (a[..., :3] - gray[..., None]) * factor, 0, 255)
         sp = Image.fromarray(a.astype(np.uint8))
     if u[1] < 0.12:
         alpha = sp.getchannel("A")

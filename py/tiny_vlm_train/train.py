@@ -133,6 +133,8 @@ def main(argv=None) -> None:
     ap.add_argument("--qa-per-image", type=int, default=1, choices=range(1, 9), metavar="1..8",
                     help="questions per rendered image (k > 1: one describe + k-1 count/presence)")
     ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
+    ap.add_argument("--colour-jitter", action="store_true",
+                    help="per-object grey and small hue turns in the style jitter (stage 5, one of the shipped soup's ingredients)")
     ap.add_argument("--align", type=int, default=1, choices=(0, 1), help="image-embedding / class-name-token alignment loss")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", metavar="CKPT", help="start from these weights (labels, tokenizer and config too) with a fresh optimizer and schedule")
@@ -164,6 +166,7 @@ def main(argv=None) -> None:
         args_saved = ck["args"]
         for k in ("batch_size", "lr", "weight_decay", "warmup", "seed", "steps"):
             setattr(args, k, args_saved[k])
+        args.colour_jitter = args.colour_jitter or args_saved.get("colour_jitter", False)
     elif args.init:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         labels, tok_json, config = init["labels"], init["tokenizer"], ModelConfig.from_json(init["config"])
@@ -207,7 +210,7 @@ def main(argv=None) -> None:
         if args.steps != "auto":
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
-            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size), args.asset_pack)
+            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter), args.asset_pack)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
             batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
@@ -230,7 +233,8 @@ def main(argv=None) -> None:
     state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps,
              "curriculum_steps": curriculum_steps, "args": vars(args), "init_images": init_images}
     data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
-                        qa_per_image=args.qa_per_image, asset_pack=args.asset_pack)
+                        qa_per_image=args.qa_per_image, asset_pack=args.asset_pack,
+                        scene_config=SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter))
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                                          persistent_workers=False, pin_memory=device.type == "cuda")
     weights_path = Path(args.weights_out) if args.weights_out else None
