@@ -224,3 +224,35 @@ def test_soup_averages_weights_and_counts_images_once(setup, tmp_path):
     torch.save(other, tmp_path / "other.pt")
     with pytest.raises(SoupError, match="labels"):
         make_soup([paths[0], tmp_path / "other.pt"])
+
+
+def test_soup_batchnorm_recalibration_tracks_the_averaged_weights(setup, tmp_path):
+    """--recalibrate-bn: each BatchNorm's running mean becomes the mean of what reaches it with the
+    soup's weights over the batches (checked on the first one with a forward hook)."""
+    from tiny_vlm_train.soup import make_soup, recalibrate_bn
+
+    labels, tok_json, config, gen = setup
+    paths = []
+    for i in range(2):
+        torch.manual_seed(i)
+        model = TrainVLM(config, len(labels))
+        randomize_bn(model, seed=i)
+        state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": 1, "args": {"batch_size": 4}}
+        paths.append(tmp_path / f"run{i}.pt")
+        save_checkpoint(paths[-1], model, torch.optim.AdamW(model.parameters()), 1, state)
+    soup = make_soup(paths)
+    averaged = {k: v.clone() for k, v in soup["model"].items()}
+    recalibrate_bn(soup, batches=3, batch_size=4, gen=gen)
+    model = TrainVLM(config, len(labels))
+    model.load_state_dict(averaged)
+    model.eval()
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    name = next(n for n, m in model.named_modules() if m is first)
+    seen = []
+    first.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].mean(dim=(0, 2, 3))))
+    with torch.no_grad():
+        for b in range(3):  # the same scenes; eval mode changes nothing before the first BatchNorm
+            model.encode(torch.from_numpy(np.stack([gen.render(b * 4 + i)[0] for i in range(4)])))
+    torch.testing.assert_close(soup["model"][f"{name}.running_mean"], torch.stack(seen).mean(0), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(soup["model"][f"{name}.running_mean"], averaged[f"{name}.running_mean"])
+    assert int(soup["model"][f"{name}.num_batches_tracked"]) == 3

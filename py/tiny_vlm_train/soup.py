@@ -12,6 +12,11 @@ Every floating-point tensor (weights, BatchNorm statistics) is averaged in float
 ones (BatchNorm's batch counters) come from the first checkpoint. The checkpoints must share
 config, labels and tokenizer. The result has no optimizer state (it cannot be resumed, but
 export, evaluate and `--init` take it); its "soup" entry names the ingredients.
+
+`--recalibrate-bn N`: the averaged BatchNorm statistics are not those of the averaged weights;
+this re-estimates them from N batches of freshly rendered training scenes (the vision tower
+in training mode, no gradients, cumulative averages), as is done after weight averaging
+(SWA). Training scenes only: the held-out styles and backgrounds stay unseen.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import os
 from pathlib import Path
 
 import torch
+
+
+BN_SEED = 7_000_001  # scenes for BatchNorm statistics: a training-split seed no run draws batches from
 
 
 class SoupError(ValueError):
@@ -66,12 +74,47 @@ def make_soup(paths: list[Path]) -> dict:
     return soup
 
 
+def recalibrate_bn(soup: dict, batches: int, batch_size: int = 32, seed: int = BN_SEED, asset_pack: str | None = None,
+                   gen=None) -> None:
+    """Replace the soup's BatchNorm running statistics by their averages over `batches` batches
+    of training scenes (from `gen`, a SceneGenerator, or the installed training assets),
+    computed with the soup's own weights (in place)."""
+    import numpy as np
+
+    from tiny_vlm.config import ModelConfig
+
+    from .data import train_generator
+    from .model import TrainVLM
+    from .scenes import SceneConfig
+
+    config = ModelConfig.from_json(soup["config"])
+    model = TrainVLM(config, len(soup["labels"]))
+    model.load_state_dict(soup["model"])
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches
+    model.train()
+    gen = gen or train_generator(soup["labels"], seed, SceneConfig(size=config.vision.image_size), asset_pack)
+    with torch.no_grad():
+        for b in range(batches):
+            images = np.stack([gen.render(b * batch_size + i)[0] for i in range(batch_size)])
+            model.encode(torch.from_numpy(images))
+    state = model.state_dict()
+    soup["model"] = {name: state[name].detach().clone() for name in soup["model"]}
+    soup["bn_recalibrated"] = {"batches": batches, "batch_size": batch_size, "seed": seed}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="the averaged checkpoint to write")
     ap.add_argument("ckpts", nargs="+", help="checkpoints of one model (ckpt.pt or weights.pt)")
+    ap.add_argument("--recalibrate-bn", type=int, default=0, metavar="N", help="re-estimate BatchNorm statistics on N batches of training scenes")
+    ap.add_argument("--asset-pack", metavar="NPZ", help="training assets from one file (as train's --asset-pack)")
     args = ap.parse_args(argv)
     soup = make_soup([Path(p) for p in args.ckpts])
+    if args.recalibrate_bn:
+        recalibrate_bn(soup, args.recalibrate_bn, asset_pack=args.asset_pack)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
