@@ -5,8 +5,8 @@
 Runs that start with `--init` from one checkpoint (and that checkpoint itself) stay close
 enough in weight space for their average to work as a model; the average is usually more
 robust than each of them (Wortsman et al., "Model soups", ICML 2022). Here, averaging stage 3
-with two later stages trained from it raised held-out describe F1 from 0.730-0.738 (each) to
-0.753 on the same 500 scenes.
+with two later runs trained from it raised held-out describe F1 from 0.730-0.749 (each) to
+0.757 on the same 500 scenes.
 
 Every floating-point tensor (weights, BatchNorm statistics) is averaged in float64; integer
 ones (BatchNorm's batch counters) come from the first checkpoint. The checkpoints must share
