@@ -1,6 +1,6 @@
 """Average the weights of several checkpoints of one model (a uniform "model soup").
 
-    python -m tiny_vlm_train.soup ../runs/soup/ckpt.pt ../runs/cpu4/ckpt.pt ../runs/cpu5/ckpt.pt ../runs/cpu6/ckpt.pt
+    python -m tiny_vlm_train.soup ../runs/soup/ckpt.pt ../runs/cpu4/ckpt.pt ../runs/cpu6/ckpt.pt ../runs/cpu7/ckpt.pt
 
 Runs that start with `--init` from one checkpoint (and that checkpoint itself) stay close
 enough in weight space for their average to work as a model; the average is usually more
