@@ -188,37 +188,28 @@ def gelu(x, out=None):  # [...] -> [...]
     return out
 
 
+def _x_poly_x2(x, c):  # [...], (c0, .., c4) -> x (c0 + c1 x^2 + ... + c4 x^8), a new array
+    s = np.square(x)
+    g = s * c[4]
+    for k in (3, 2, 1):  # Horner in x^2
+        g += c[k]
+        g *= s
+    g += c[0]
+    g *= x
+    return g
+
+
 def _gelu_tanh(x, out=None):  # [...] -> [...]
-    c0, c1, c2, c3, c4 = _GELU_PH
     h = np.multiply(x, _HALF)  # x / 2
-    s = np.square(h)
-    g = s * c4
-    g += c3
-    g *= s
-    g += c2
-    g *= s
-    g += c1
-    g *= s
-    g += c0
-    g *= h  # g(x) = h P_h(h^2) = x P(x^2)
+    g = _x_poly_x2(h, _GELU_PH)  # g(x) = h P_h(h^2) = x P(x^2)
     np.tanh(g, out=g)
     g *= h
     return np.add(g, h, out=out)  # x/2 + x/2 tanh(g(x)); out may be x
 
 
 def _gelu_exp(x, out=None):  # [...] -> [...]
-    c0, c1, c2, c3, c4 = _GELU_PE
     xc = np.maximum(x, _GELU_LO)
-    s = np.square(xc)
-    u = s * c4
-    u += c3
-    u *= s
-    u += c2
-    u *= s
-    u += c1
-    u *= s
-    u += c0
-    u *= xc  # -2 g(x)
+    u = _x_poly_x2(xc, _GELU_PE)  # -2 g(x)
     np.exp(u, out=u)  # underflows to 0 for large x, no overflow with x >= -6
     u += 1.0
     return np.divide(xc, u, out=out)  # x / (1 + exp(-2 g(x))); out may be x
