@@ -174,6 +174,20 @@ def test_asset_pack_round_trip(tmp_path, monkeypatch):
     assert len(got_bgs) == 2 and all(np.array_equal(a, b) for a, b in zip(got_bgs, bgs))
     with pytest.raises(ValueError, match="other labels"):
         assets.read_pack(tmp_path / "pack.npz", labels[1:])
+    with pytest.raises(ValueError, match="fluentmono"):  # asked for a style the pack lacks
+        assets.read_pack(tmp_path / "pack.npz", labels, sprites.TRAIN_STYLES + ("fluentmono",))
+    tables["fluentmono"] = np.full((len(labels), 4, 4, 4), 99, np.uint8)
+    assets.write_pack(tmp_path / "pack2.npz", labels, ("fluentmono",))
+    got_tables, _ = assets.read_pack(tmp_path / "pack2.npz", labels, sprites.TRAIN_STYLES + ("fluentmono",))
+    assert int(got_tables[-1][0, 0, 0, 0]) == 99
+
+
+def test_train_refuses_an_unknown_extra_style(capsys):
+    from tiny_vlm_train import train
+
+    with pytest.raises(SystemExit):
+        train.main(["--extra-styles", "fluentmono,apple", "--out", "/nonexistent/never-made"])
+    assert "unknown extra style(s) apple" in capsys.readouterr().err
 
 
 def test_weights_only_checkpoint_exports_and_counts_earlier_images(setup, tmp_path):

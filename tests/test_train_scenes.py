@@ -136,3 +136,65 @@ def test_iconify_name_spellings():
     assert iconify_name(icons, {"label": "rabbit", "name": "RABBIT FACE"}) == "rabbitface"
     assert iconify_name(icons, {"label": "mirrored rabbit", "name": ""}) is None
     assert iconify_name(icons, {"label": "dog", "name": "DOG", "short_names": ["dog2"]}) is None
+
+
+def test_ink_on_paper_fills_what_the_outline_encloses():
+    """A ring gets white paper inside and stays transparent outside; a C open to the outside
+    encloses nothing; ink stays black and opaque."""
+    from tiny_vlm_train.sprites import ink_on_paper
+
+    yy, xx = np.mgrid[0:21, 0:21]
+    r = np.hypot(yy - 10, xx - 10)
+    ring = np.zeros((21, 21, 4), np.uint8)
+    ring[(r >= 5) & (r <= 7), 3] = 255
+    out = ink_on_paper(ring)
+    inside, ink, outside = r < 4.5, (r >= 5) & (r <= 7), r > 7.5
+    assert (out[inside] == [255, 255, 255, 255]).all()
+    assert (out[ink] == [0, 0, 0, 255]).all()
+    assert (out[outside][:, 3] == 0).all()
+    c = ring.copy()
+    c[8:13, 15:21, 3] = 0  # cut the ring open on the right
+    out = ink_on_paper(c)
+    assert (out[inside][:, 3] == 0).all()
+
+
+def test_two_tone_paints_ink_and_paper_in_two_distinct_colours():
+    from tiny_vlm_train.scenes import two_tone
+
+    sp = np.zeros((8, 8, 4), np.uint8)
+    sp[:4, :, 3] = 255  # top half ink (black), bottom-left paper (white), bottom-right transparent
+    sp[4:, :4] = 255
+    rng = np.random.default_rng(0)
+    dark_on_light = 0
+    for _ in range(200):
+        out = two_tone(sp, rng)
+        assert np.array_equal(out[..., 3], sp[..., 3])
+        ink, paper = out[:4, :, :3].reshape(-1, 3), out[4:, :4, :3].reshape(-1, 3)
+        assert (ink == ink[0]).all() and (paper == paper[0]).all()
+        assert np.abs(ink[0].astype(int) - paper[0].astype(int)).mean() >= 79.5
+        dark_on_light += int(ink[0].max() <= 90 and paper[0].min() >= 160)
+    assert 70 <= dark_on_light <= 150  # half the draws, plus random pairs that happen to be such
+
+
+def test_monochrome_styles_are_painted_per_object_and_only_they(monkeypatch):
+    import tiny_vlm_train.scenes as S
+
+    calls = []
+    real = S.two_tone
+    monkeypatch.setattr(S, "two_tone", lambda sp, rng: calls.append(1) or real(sp, rng))
+    labels = synthetic_labels()
+    kw = dict(config=SceneConfig(size=64), sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds())
+    _, objs = SceneGenerator(labels, "train", seed=5, styles=("noto",), **kw).render(0)
+    assert calls == []
+    _, objs = SceneGenerator(labels, "train", seed=5, styles=("fluentmono",), **kw).render(0)
+    assert len(calls) == len(objs) >= 1
+
+
+def test_extra_styles_are_checked_by_name():
+    from tiny_vlm_train.sprites import EXTRA_STYLES, parse_extra_styles
+
+    assert parse_extra_styles(" fluentmono, emojionemono ") == ("fluentmono", "emojionemono")
+    assert parse_extra_styles("") == ()
+    with pytest.raises(ValueError, match="apple"):  # the held-out style can never be trained on
+        parse_extra_styles("fluentmono,apple")
+    assert "apple" not in EXTRA_STYLES

@@ -17,9 +17,11 @@ Sources (all fetched with the ordinary clients: apt-get, npm, pip):
 - npm @lobehub/fluent-emoji-3d                  (3-D shaded PNGs)
 - npm @lobehub/fluent-emoji-flat, -modern       (Fluent flat and colour-gradient SVGs, MIT)
 - npm openmoji                                  (outlined colour SVGs, CC BY-SA 4.0)
-- npm @iconify-json/emojione, fxemoji, noto-v1  (EmojiOne 2 CC BY 4.0; Firefox OS emoji and
-                                                 Noto's earlier designs, Apache 2.0; SVG bodies;
-                                                 sprites.EXTRA_STYLES, not in the recipe)
+- npm @iconify-json/emojione, fxemoji, noto-v1, (EmojiOne 2 CC BY 4.0; Firefox OS emoji and
+  fluent-emoji-high-contrast, emojione-monotone  Noto's earlier designs, Apache 2.0; Fluent
+                                                 one-colour MIT; EmojiOne monotone CC BY 4.0;
+                                                 SVG bodies; sprites.EXTRA_STYLES, for
+                                                 train --extra-styles)
 - scikit-image / scikit-learn sample images    (pip packages)
 """
 
@@ -46,6 +48,8 @@ NPM_PACKAGES = (
     "@iconify-json/emojione@1.2.3",
     "@iconify-json/fxemoji@1.2.2",
     "@iconify-json/noto-v1@1.2.5",
+    "@iconify-json/fluent-emoji-high-contrast@1.2.6",
+    "@iconify-json/emojione-monotone@1.2.1",
 )
 NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 BACKGROUND_DIRS = {
@@ -118,8 +122,9 @@ def install_samples() -> None:
         print("scikit-image missing: pip install scikit-image", file=sys.stderr)
 
 
-def write_pack(path: Path, labels: list[dict]) -> None:
-    """The training split's assets in one .npz: sprite tables per style + background photos."""
+def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = ()) -> None:
+    """The training split's assets in one .npz: sprite tables per style (the training styles
+    and `extra_styles`) + background photos."""
     import json
 
     import numpy as np
@@ -127,17 +132,19 @@ def write_pack(path: Path, labels: list[dict]) -> None:
     from .scenes import load_backgrounds
     from .sprites import TRAIN_STYLES, sprite_table
 
-    arrays = {f"sprites_{s}": sprite_table(s, labels) for s in TRAIN_STYLES}
+    styles = TRAIN_STYLES + tuple(extra_styles)
+    arrays = {f"sprites_{s}": sprite_table(s, labels) for s in styles}
     for i, bg in enumerate(load_backgrounds("train")):
         arrays[f"bg_{i:03d}"] = bg
     arrays["labels_key"] = np.frombuffer(json.dumps([l["codepoints"] for l in labels]).encode(), np.uint8)
     np.savez_compressed(path, **arrays)
     n_bg = sum(k.startswith("bg_") for k in arrays)
-    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(TRAIN_STYLES)} sprite styles, {n_bg} backgrounds)")
+    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(styles)} sprite styles, {n_bg} backgrounds)")
 
 
-def read_pack(path: Path, labels: list[dict]):
-    """-> (sprite tables [n_styles] of uint8 [n_classes, S, S, 4], backgrounds [uint8 [h, w, 3]])."""
+def read_pack(path: Path, labels: list[dict], styles: tuple[str, ...] | None = None):
+    """-> (sprite tables of `styles` (default: the training styles), each uint8 [n_classes, S, S, 4],
+    backgrounds [uint8 [h, w, 3]])."""
     import json
 
     import numpy as np
@@ -148,7 +155,10 @@ def read_pack(path: Path, labels: list[dict]):
             raise ValueError(f"{path}: packed for other labels; rebuild it with --pack")
         from .sprites import TRAIN_STYLES
 
-        tables = [z[f"sprites_{s}"] for s in TRAIN_STYLES]
+        absent = [s for s in styles or TRAIN_STYLES if f"sprites_{s}" not in z.files]
+        if absent:
+            raise ValueError(f"{path}: has no sprites for style(s) {', '.join(absent)}; rebuild it with --pack --extra-styles")
+        tables = [z[f"sprites_{s}"] for s in styles or TRAIN_STYLES]
         backgrounds = [z[k] for k in sorted(k for k in z.files if k.startswith("bg_"))]
     return tables, backgrounds
 
@@ -160,6 +170,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pack", metavar="FILE", help="write the training assets into one .npz instead of installing")
     ap.add_argument("--labels", metavar="JSON", help="labels file the pack is for (default: built from the emoji metadata)")
+    ap.add_argument("--extra-styles", default="", metavar="A,B", help="also pack these styles of sprites.EXTRA_STYLES (as train --extra-styles)")
     args = ap.parse_args(argv)
     if args.pack:
         if args.labels:
@@ -168,7 +179,9 @@ def main(argv=None) -> None:
             from .labels import build_labels
 
             labels = build_labels(npm_root())
-        write_pack(Path(args.pack), labels)
+        from .sprites import parse_extra_styles
+
+        write_pack(Path(args.pack), labels, parse_extra_styles(args.extra_styles))
         return
     if shutil.which("apt-get"):
         install_apt()

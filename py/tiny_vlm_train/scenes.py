@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .assets import assets_dir
-from .sprites import HELDOUT_STYLES, TRAIN_STYLES, sprite_table
+from .sprites import HELDOUT_STYLES, MONO_STYLES, TRAIN_STYLES, sprite_table
 
 MAX_OBJECTS = 4
 MAX_PER_CLASS = 3
@@ -88,6 +88,9 @@ class SceneGenerator:
         self.n_classes = len(labels)
         self.styles = tuple(styles or (TRAIN_STYLES if split == "train" else HELDOUT_STYLES))
         self.sprites = sprite_tables if sprite_tables is not None else [sprite_table(s, labels) for s in self.styles]  # each [n_classes, 64, 64, 4]
+        if len(self.sprites) != len(self.styles):
+            self.styles = tuple(f"table{i}" for i in range(len(self.sprites)))  # tests' synthetic tables
+        self.mono = [s in MONO_STYLES for s in self.styles]  # ink-on-paper tables: painted per object (two_tone)
         self.backgrounds = backgrounds if backgrounds is not None else load_backgrounds(split)
 
     # -- pieces ---------------------------------------------------------------
@@ -143,11 +146,11 @@ class SceneGenerator:
         cfg, S = self.cfg, self.cfg.size
         img = self._background(rng)
         objs = self._layout(rng)
-        table = self.sprites[rng.integers(len(self.sprites))] if rng.random() < 0.7 else None  # one style per scene, sometimes mixed
+        table = int(rng.integers(len(self.sprites))) if rng.random() < 0.7 else None  # one style per scene, sometimes mixed
         records = []
         for c, cx, cy, side, ang in objs:
-            tab = table if table is not None else self.sprites[rng.integers(len(self.sprites))]
-            sp = Image.fromarray(tab[c])
+            tab = table if table is not None else int(rng.integers(len(self.sprites)))
+            sp = Image.fromarray(two_tone(self.sprites[tab][c], rng) if self.mono[tab] else self.sprites[tab][c])
             if cfg.augment and self.split == "train":  # training split only: held-out scenes stay as they were
                 sp = _style_jitter(sp, rng, self.cfg.colour_jitter)
             px = max(4, int(round(side)))
@@ -206,6 +209,23 @@ class SceneGenerator:
             Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(25, 90)))
             img = np.asarray(Image.open(buf).convert("RGB"), np.float32)
         return img, rec
+
+
+def two_tone(sprite: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paint an ink-on-paper sprite (sprites.ink_on_paper) in two colours: half the time dark
+    ink on light paper, otherwise any two colours at least 80 apart (mean over RGB).
+    uint8 [h, w, 4] -> uint8 [h, w, 4]"""
+    if rng.random() < 0.5:
+        ink, paper = rng.uniform(0, 90, 3), rng.uniform(160, 255, 3)
+    else:
+        while True:
+            ink, paper = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+            if np.abs(ink - paper).mean() >= 80:
+                break
+    t = sprite[..., :1].astype(np.float32) / 255.0  # 0 = ink, 1 = paper
+    out = sprite.copy()
+    out[..., :3] = np.clip(ink * (1 - t) + paper * t + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _style_jitter(sp: Image.Image, rng: np.random.Generator, colour: bool = False) -> Image.Image:

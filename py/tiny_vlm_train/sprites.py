@@ -12,10 +12,17 @@ Styles (see assets.py for where each comes from):
   emojione  @iconify-json/emojione SVG (EmojiOne 2, glossy gradients), rsvg-convert  (extra)
   fxemoji   @iconify-json/fxemoji SVG (Firefox OS emoji, flat), rsvg-convert       (extra)
   notov1    @iconify-json/noto-v1 SVG (Noto's earlier designs), rsvg-convert       (extra)
+  fluentmono   @iconify-json/fluent-emoji-high-contrast SVG (Fluent, one ink colour)  (extra, mono)
+  emojionemono @iconify-json/emojione-monotone SVG (EmojiOne line art, one ink)     (extra, mono)
   apple     emoji-datasource-apple 64 px PNGs       <- HELD OUT: evaluation only
 
 A table is uint8 [n_classes, SPRITE, SPRITE, 4]: each emoji cropped to its alpha box,
 scaled so its longer side is SPRITE, centred. Cached as .npz in the asset dir.
+
+The monochrome styles (MONO_STYLES) carry shape and no colour: their tables hold black ink
+over white paper, the paper being what the outline encloses (what the SVG leaves
+transparent inside the glyph), so that a scene can paint them in any two colours
+(scenes.two_tone).
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ HELDOUT_STYLES = ("apple",)
 # Loadable, but not in the training recipe: a stage trained with them (and a squeeze jitter)
 # on 2026-11-26 came out level with the shipped one on the held-out style (describe F1
 # +0.011, count -0.003, yes/no +0.004 pooled over 2,700 scenes), so it was not shipped.
-EXTRA_STYLES = ("emojione", "fxemoji", "notov1")
+EXTRA_STYLES = ("emojione", "fxemoji", "notov1", "fluentmono", "emojionemono")
+MONO_STYLES = ("fluentmono", "emojionemono")
 ALL_STYLES = TRAIN_STYLES + EXTRA_STYLES + HELDOUT_STYLES
 
 
@@ -63,9 +71,11 @@ SVG_PIXELS = 128  # rasterised side of the SVG styles (sprites are SPRITE px)
 # Iconify icon sets: one JSON file of SVG bodies keyed by an icon name made from the emoji's
 # name (no codepoint index), so the name is looked up in a few spellings.
 _ICONIFY_STYLES = {"emojione": "@iconify-json/emojione", "fxemoji": "@iconify-json/fxemoji",
-                   "notov1": "@iconify-json/noto-v1"}
+                   "notov1": "@iconify-json/noto-v1", "fluentmono": "@iconify-json/fluent-emoji-high-contrast",
+                   "emojionemono": "@iconify-json/emojione-monotone"}
 # The styles added later lack some of the classes (the iconify sets predate Unicode 10:
-# 35, 69 and 35 of 198 missing); those rows come from a kin style.
+# 35, 69 and 35 of 198 missing); those rows come from a kin style. The two monochrome styles
+# fill each other's gaps (fluentmono lacks 1 class, emojionemono 35).
 FALLBACK = {"fluentflat": "fluent3d", "fluentmodern": "fluent3d", "openmoji": "twitter",
             "emojione": "google", "fxemoji": "facebook", "notov1": "noto"}
 
@@ -174,6 +184,40 @@ def to_sprite(im: Image.Image) -> np.ndarray | None:
     return np.asarray(out, dtype=np.uint8)
 
 
+def parse_extra_styles(text: str) -> tuple[str, ...]:
+    """'a,b' (the --extra-styles flag) -> ('a', 'b'), each one of EXTRA_STYLES."""
+    styles = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in styles if s not in EXTRA_STYLES]
+    if bad:
+        raise ValueError(f"unknown extra style(s) {', '.join(bad)}; choose from {', '.join(EXTRA_STYLES)}")
+    return styles
+
+
+def ink_on_paper(sprite: np.ndarray) -> np.ndarray:
+    """A one-colour glyph (RGBA, ink where alpha > 0) -> black ink on white paper: the pixels
+    the outline encloses (not reachable from the border through transparent pixels) become
+    opaque white; the outside stays transparent. -> uint8 [h, w, 4]"""
+    a = sprite[..., 3]
+    h, w = a.shape
+    clear = np.ones((h + 2, w + 2), bool)  # a transparent frame, so the outside is connected
+    clear[1:-1, 1:-1] = a < 128
+    outside = np.zeros_like(clear)
+    outside[0, 0] = True
+    while True:  # flood fill through transparent pixels, 4-connected
+        grown = outside.copy()
+        grown[1:] |= outside[:-1]; grown[:-1] |= outside[1:]
+        grown[:, 1:] |= outside[:, :-1]; grown[:, :-1] |= outside[:, 1:]
+        grown &= clear
+        if (grown == outside).all():
+            break
+        outside = grown
+    inside = ~outside[1:-1, 1:-1]
+    out = np.zeros_like(sprite)
+    out[..., :3] = np.where(inside, 255 - a, 0)[..., None]
+    out[..., 3] = np.where(inside, 255, a)
+    return out
+
+
 def has_all_styles(entry: dict) -> bool:
     return all(load_raw(s, entry) is not None for s in ALL_STYLES if s != "noto")
 
@@ -196,8 +240,13 @@ def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
     table = np.zeros((len(labels), SPRITE, SPRITE, 4), np.uint8)
     missing = []
     for i, l in enumerate(labels):
-        im = load_raw(style, {**by_cp[l["codepoints"]], "label": l["name"]})
+        entry = {**by_cp[l["codepoints"]], "label": l["name"]}
+        im = load_raw(style, entry)
+        if im is None and style in MONO_STYLES:
+            im = next((r for other in MONO_STYLES if (r := load_raw(other, entry)) is not None), None)
         sp = to_sprite(im) if im is not None else None
+        if sp is not None and style in MONO_STYLES:
+            sp = ink_on_paper(sp)
         if sp is None and style in FALLBACK:
             missing.append(i)
             continue

@@ -33,6 +33,7 @@ from .data import PromptCoder, SceneBatches, make_batch, train_generator
 from .labels import build_labels
 from .model import TrainVLM
 from .scenes import SceneConfig
+from .sprites import parse_extra_styles
 from .tokenizer_train import train_tokenizer
 
 from tiny_vlm.config import ModelConfig
@@ -135,6 +136,8 @@ def main(argv=None) -> None:
     ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
     ap.add_argument("--colour-jitter", action="store_true",
                     help="per-object grey and small hue turns in the style jitter (stage 5, one of the shipped soup's ingredients)")
+    ap.add_argument("--extra-styles", default="", metavar="A,B",
+                    help="also draw objects in these styles of sprites.EXTRA_STYLES, e.g. fluentmono,emojionemono (one-colour glyphs, painted in two random colours)")
     ap.add_argument("--align", type=int, default=1, choices=(0, 1), help="image-embedding / class-name-token alignment loss")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", metavar="CKPT", help="start from these weights (labels, tokenizer and config too) with a fresh optimizer and schedule")
@@ -143,6 +146,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.resume and args.init:
         ap.error("--resume and --init exclude each other")
+    try:
+        parse_extra_styles(args.extra_styles)
+    except ValueError as err:
+        ap.error(str(err))
 
     t_start = time.time()
     out = Path(args.out)
@@ -167,6 +174,7 @@ def main(argv=None) -> None:
         for k in ("batch_size", "lr", "weight_decay", "warmup", "seed", "steps"):
             setattr(args, k, args_saved[k])
         args.colour_jitter = args.colour_jitter or args_saved.get("colour_jitter", False)
+        args.extra_styles = args.extra_styles or args_saved.get("extra_styles", "")
     elif args.init:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         labels, tok_json, config = init["labels"], init["tokenizer"], ModelConfig.from_json(init["config"])
@@ -179,6 +187,7 @@ def main(argv=None) -> None:
         config = cfg_fn(vocab_size=args.vocab_size, **({"image_size": args.image_size} if args.image_size else {}))
         total_steps = None
         ck = None
+    extra_styles = parse_extra_styles(args.extra_styles)
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1))
     (out / "tokenizer.json").write_text(tok_json)
 
@@ -188,6 +197,7 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     start_step = 0
     init_images = ck.get("init_images", 0) if ck is not None else 0  # images seen by the runs this one started from
+    wall_before = ck.get("train_wall_s", 0.0) if ck is not None else 0.0  # seconds this run trained before, up to its checkpoint
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
@@ -210,7 +220,8 @@ def main(argv=None) -> None:
         if args.steps != "auto":
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
-            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter), args.asset_pack)
+            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter), args.asset_pack,
+                                  extra_styles)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
             batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
@@ -233,7 +244,7 @@ def main(argv=None) -> None:
     state = {"config": config.to_json(), "labels": labels, "tokenizer": tok_json, "total_steps": total_steps,
              "curriculum_steps": curriculum_steps, "args": vars(args), "init_images": init_images}
     data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
-                        qa_per_image=args.qa_per_image, asset_pack=args.asset_pack,
+                        qa_per_image=args.qa_per_image, asset_pack=args.asset_pack, extra_styles=extra_styles,
                         scene_config=SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter))
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                                          persistent_workers=False, pin_memory=device.type == "cuda")
@@ -273,6 +284,7 @@ def main(argv=None) -> None:
             msg = " ".join(f"{k} {float(v):.3f}" for k, v in ema.items())
             print(f"step {step}/{total_steps} {100 * step / total_steps:5.1f}% | {msg} | lr {opt.param_groups[0]['lr']:.2e} | {ips:.1f} img/s | images {step * args.batch_size} | ETA {eta / 60:.1f} min", flush=True)
         if time.time() - t_last_ckpt > args.ckpt_every:
+            state["train_wall_s"] = wall_before + time.time() - t_start
             save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
             t_last_ckpt = time.time()
         if time.time() - t_start > args.time_budget and step < total_steps:
@@ -280,6 +292,7 @@ def main(argv=None) -> None:
             break
         if step >= total_steps:
             break
+    state["train_wall_s"] = wall_before + time.time() - t_start
     save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
     wall = time.time() - t_start
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"

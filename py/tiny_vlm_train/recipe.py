@@ -1,0 +1,217 @@
+"""The shipped model's whole recipe as one command, resumable:
+
+    python -m tiny_vlm_train.recipe                 # from py/; runs every step not yet done
+    python -m tiny_vlm_train.recipe --plan          # what each step runs, what is done, what is left
+
+It runs the commands the model card lists, in order: install the sources, five training
+stages, the soup of stages 3-5, export, evaluation, model card. Outputs go under `--runs`
+(default: the repository's runs/, git-ignored) and `--model` (default: runs/model, so the
+shipped models/tiny-vlm-emoji is only replaced when asked for).
+
+Interrupt it at any time and run it again: a training stage whose run says it finished
+(its train_runs.jsonl) is skipped, one with a checkpoint continues with `--resume`, and a
+step after training runs again only when its output is missing or older than its input.
+
+Compute. The stages after the first run a fixed number of steps (the counts the shipped runs
+reached), so the schedule does not depend on the machine's pace; stage 1 fits its schedule
+into a time budget (`--steps auto`). Recorded for the shipped weights: stage 1 121 min on
+this project's 2-core CPU machine; stage 2 8 min on one NVIDIA H200 with 14 render workers
+(1.4M images: on 2 CPU cores, at the ~30 images/s of four questions per image, about 13
+hours); stages 3-5 80-93 min each on the 2 cores. So a 2-core CPU machine needs roughly 20
+hours. A GPU is used when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PY_DIR = REPO / "py"
+NO_LIMIT = "1e9"  # --time-budget of a fixed-step stage: it runs until its steps are done
+
+
+class RecipeError(RuntimeError):
+    pass
+
+
+@dataclass
+class Step:
+    """One command of the recipe. kind "train": `out` is the run directory; its status comes
+    from the run's own files. kind "run": done when every output exists and is newer than
+    every input."""
+
+    name: str
+    module: str
+    args: list[str]
+    kind: str = "run"
+    out: Path | None = None
+    inputs: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+
+
+def _render_workers() -> int:
+    """Render workers for the large-batch stage: every core but two (14 on the 16-core GPU box)."""
+    return max(1, min(14, (os.cpu_count() or 2) - 2))
+
+
+def shipped_steps(runs: Path, model: Path) -> list[Step]:
+    """The recipe of models/tiny-vlm-emoji (its model card has the history behind each stage)."""
+    def r(*parts: str) -> str:
+        return str(runs.joinpath(*parts))
+
+    cpu_stage = ["--batch-size", "32", "--workers", "1", "--qa-per-image", "2", "--curriculum-steps", "1", "--warmup", "100",
+                 "--ckpt-every", "300", "--time-budget", NO_LIMIT]
+    steps = [
+        Step("stage 1", "train", ["--out", r("default"), "--steps", "auto", "--time-budget", "6900"], "train", runs / "default"),
+        Step("stage 2", "train", ["--out", r("gpu1"), "--init", r("default", "ckpt.pt"), "--batch-size", "256",
+                                  "--workers", str(_render_workers()), "--qa-per-image", "4", "--curriculum-steps", "1",
+                                  "--warmup", "150", "--lr", "2e-3", "--steps", "5476", "--time-budget", NO_LIMIT,
+                                  "--ckpt-every", "300", "--weights-out", r("gpu1", "weights.pt")], "train", runs / "gpu1"),
+        Step("stage 3", "train", ["--out", r("cpu4"), "--init", r("gpu1", "weights.pt"), "--seed", "4", "--lr", "6e-4",
+                                  "--steps", "6631", *cpu_stage], "train", runs / "cpu4"),
+        Step("stage 4", "train", ["--out", r("cpu6"), "--init", r("cpu4", "ckpt.pt"), "--seed", "6", "--lr", "5e-4",
+                                  "--steps", "6015", "--colour-jitter", *cpu_stage], "train", runs / "cpu6"),
+        Step("stage 5", "train", ["--out", r("cpu7"), "--init", r("cpu4", "ckpt.pt"), "--seed", "7", "--lr", "5e-4",
+                                  "--steps", "6177", *cpu_stage], "train", runs / "cpu7"),
+        Step("soup", "soup", [r("soup", "ckpt.pt"), r("cpu4", "ckpt.pt"), r("cpu6", "ckpt.pt"), r("cpu7", "ckpt.pt")],
+             inputs=[runs / d / "ckpt.pt" for d in ("cpu4", "cpu6", "cpu7")], outputs=[runs / "soup" / "ckpt.pt"]),
+        Step("export", "export", [r("soup", "ckpt.pt"), str(model)],
+             inputs=[runs / "soup" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
+        Step("evaluate", "evaluate", [str(model), "--scenes", "500", "--parity", r("soup", "ckpt.pt"), "--json", r("soup", "eval.json"),
+                                      "--breakdown", "300"],
+             inputs=[model / "model.safetensors"], outputs=[runs / "soup" / "eval.json"]),
+    ]
+    card = ([str(model), *[a for d in ("default", "gpu1", "cpu4", "cpu6", "cpu7") for a in ("--run", r(d))], "--eval", r("soup", "eval.json")]
+            + [a for s in steps if s.kind == "train" for a in ("--train-command", display(s.module, s.args))]
+            + ["--export-command", display(steps[-2].module, steps[-2].args), "--eval-command", display(steps[-1].module, steps[-1].args)])
+    return steps + [Step("model card", "card", card, inputs=[runs / "soup" / "eval.json"], outputs=[model / "README.md"])]
+
+
+def display(module: str, args: list[str]) -> str:
+    """A step as the model card shows it: run from py/, paths inside the repository relative."""
+    def rel(a: str) -> str:
+        p = Path(a)
+        return os.path.relpath(p, PY_DIR) if p.is_absolute() and p.is_relative_to(REPO) else a
+    return shlex.join(["python", "-m", f"tiny_vlm_train.{module}", *map(rel, args)])
+
+
+def _runs_log(out: Path) -> list[dict]:
+    path = out / "train_runs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def status(step: Step) -> str:
+    """'done', 'partial' (a training run to resume) or 'todo'."""
+    if step.kind == "train":
+        log = _runs_log(step.out)
+        if log and log[-1].get("finished"):
+            return "done"
+        return "partial" if (step.out / "ckpt.pt").exists() else "todo"
+    if step.outputs and all(p.exists() for p in step.outputs + step.inputs):
+        newest_input = max((p.stat().st_mtime for p in step.inputs), default=0.0)
+        if min(p.stat().st_mtime for p in step.outputs) >= newest_input:
+            return "done"
+    return "todo"
+
+
+def wall_used(out: Path) -> float:
+    """Seconds a run has trained: its checkpoint's count (kept across kills, up to the last
+    checkpoint), or the finished invocations' records when that is larger."""
+    logged = sum(r.get("wall_s_this_run", 0.0) for r in _runs_log(out))
+    ckpt = out / "ckpt.pt"
+    if not ckpt.exists():
+        return logged
+    import torch
+
+    return max(logged, float(torch.load(ckpt, map_location="cpu", weights_only=False).get("train_wall_s", 0.0)))
+
+
+def resume_args(step: Step) -> list[str]:
+    """The stage's arguments for continuing its run: no --init (the checkpoint has the weights),
+    --resume, and for a stage fitted to a time budget the part of the budget not yet used
+    (at least 10 minutes)."""
+    args, i = [], 0
+    while i < len(step.args):
+        if step.args[i] == "--init":
+            i += 2
+            continue
+        args.append(step.args[i])
+        i += 1
+    if "--time-budget" in args:
+        j = args.index("--time-budget") + 1
+        if args[j] != NO_LIMIT:
+            args[j] = f"{max(600.0, float(args[j]) - wall_used(step.out)):.0f}"
+    return args + ["--resume"]
+
+
+def _train_step_count(out: Path) -> int | None:
+    log = _runs_log(out)
+    return log[-1]["step"] if log else None
+
+
+def run(steps: list[Step], only_plan: bool = False, log=print) -> None:
+    for n, step in enumerate(steps, 1):
+        st = status(step)
+        head = f"[{n}/{len(steps)}] {step.name}"
+        if st == "done":
+            log(f"{head}: done, skipped")
+            continue
+        argv = resume_args(step) if st == "partial" else step.args
+        cmd = [sys.executable, "-m", f"tiny_vlm_train.{step.module}", *argv]
+        log(f"{head}: {'continue' if st == 'partial' else 'run'}: {display(step.module, argv)}")
+        if only_plan:
+            continue
+        while True:
+            before = _train_step_count(step.out) if step.kind == "train" else None
+            t = time.time()
+            rc = subprocess.run(cmd, cwd=PY_DIR).returncode
+            if rc != 0:
+                raise RecipeError(f"{step.name} failed (exit status {rc}): {display(step.module, cmd[3:])}\n"
+                                  "fix the cause and run the recipe again: finished steps are kept")
+            log(f"{head}: finished its command in {(time.time() - t) / 60:.1f} min")
+            if step.kind != "train" or status(step) == "done":
+                break
+            after = _train_step_count(step.out)  # stopped early (its time budget): continue until its steps are done
+            if after is None or after == before:
+                raise RecipeError(f"{step.name}: the run in {step.out} made no progress; see its output above")
+            cmd = [sys.executable, "-m", f"tiny_vlm_train.{step.module}", *resume_args(step)]
+        if status(step) != "done":
+            raise RecipeError(f"{step.name}: its command succeeded but its output is missing or stale: "
+                              + ", ".join(map(str, step.outputs or [step.out])))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=Path, default=REPO / "runs", help="run directories (default: the repository's runs/)")
+    ap.add_argument("--model", type=Path, default=None, help="where the model is exported (default: RUNS/model)")
+    ap.add_argument("--plan", action="store_true", help="print the steps and their state; run nothing")
+    ap.add_argument("--skip-assets", action="store_true", help="do not check or install the training sources first")
+    args = ap.parse_args(argv)
+    runs = args.runs.resolve()
+    model = (args.model or runs / "model").resolve()
+    steps = shipped_steps(runs, model)
+    if not args.skip_assets:
+        from .assets import missing_sources
+
+        missing = missing_sources()
+        if missing:
+            steps.insert(0, Step("install sources", "assets", [], outputs=[]))
+            print(f"training sources missing ({', '.join(missing)}): they are installed first")
+    try:
+        run(steps, only_plan=args.plan)
+    except RecipeError as err:
+        sys.exit(str(err))
+    if not args.plan:
+        print(f"recipe complete: model in {model}, metrics in {runs / 'soup' / 'eval.json'}")
+
+
+if __name__ == "__main__":
+    main()
