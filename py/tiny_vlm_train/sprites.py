@@ -43,9 +43,11 @@ from .assets import NOTO_FONT, assets_dir, npm_root
 SPRITE = 64
 TRAIN_STYLES = ("noto", "google", "twitter", "facebook", "fluent3d", "fluentflat", "fluentmodern", "openmoji")
 HELDOUT_STYLES = ("apple",)
-# Loadable, but not in the training recipe: a stage trained with them (and a squeeze jitter)
-# on 2026-11-26 came out level with the shipped one on the held-out style (describe F1
-# +0.011, count -0.003, yes/no +0.004 pooled over 2,700 scenes), so it was not shipped.
+# Loadable (train --extra-styles), but not in the training recipe. A stage trained with the
+# first three (and a squeeze jitter) on 2026-11-26 came out level with the shipped one on the
+# held-out style (describe F1 +0.011, count -0.003, yes/no +0.004 pooled over 2,700 scenes);
+# one trained with the two monochrome ones on 2026-11-27 came out worse than the same recipe
+# without them (validation F1 0.720 vs 0.743). The model card has both.
 EXTRA_STYLES = ("emojione", "fxemoji", "notov1", "fluentmono", "emojionemono")
 MONO_STYLES = ("fluentmono", "emojionemono")
 ALL_STYLES = TRAIN_STYLES + EXTRA_STYLES + HELDOUT_STYLES
