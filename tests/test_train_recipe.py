@@ -44,6 +44,33 @@ def test_other_steps_are_done_when_their_outputs_are_newer_than_their_inputs(tmp
     assert status(step) == "todo"
 
 
+def test_a_stage_started_from_an_older_init_checkpoint_is_stale_and_stops_the_recipe(tmp_path):
+    init, out = tmp_path / "a.pt", tmp_path / "b"
+    write_log(out, {"step": 4, "finished": True})
+    (out / "ckpt.pt").write_bytes(b"b")
+    init.write_bytes(b"a")
+    os.utime(init, (1000, 1000))
+    os.utime(out / "ckpt.pt", (2000, 2000))
+    step = Step("B", "train", ["--out", str(out), "--init", str(init)], "train", out)
+    assert status(step) == "done"
+    os.utime(init, (3000, 3000))  # stage A was trained again after B started from it
+    assert status(step) == "stale"
+    with pytest.raises(recipe.RecipeError, match=f"remove {out}"):
+        recipe.run([step], log=lambda line: None)
+
+
+def test_steps_without_outputs_run_each_time_and_pass_their_environment(tmp_path, monkeypatch):
+    """The source install has no output file: it succeeds when its command does. A step's env
+    reaches its process."""
+    seen = []
+    monkeypatch.setattr(recipe.subprocess, "run", lambda cmd, cwd, env: seen.append((cmd[2:], env.get("OPENBLAS_NUM_THREADS"))) or
+                        type("Done", (), {"returncode": 0})())
+    lines = []
+    recipe.run([Step("install sources", "assets", []), Step("e", "evaluate", ["m"], env={"OPENBLAS_NUM_THREADS": "1"})], log=lines.append)
+    assert seen == [(["tiny_vlm_train.assets"], os.environ.get("OPENBLAS_NUM_THREADS")), (["tiny_vlm_train.evaluate", "m"], "1")]
+    assert lines[2] == "[2/2] e: run: OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate m"
+
+
 def test_resume_drops_init_and_keeps_what_is_left_of_a_time_budget(tmp_path):
     out = tmp_path / "run"
     write_log(out, {"step": 5, "finished": False, "wall_s_this_run": 2500.0}, {"step": 9, "finished": False, "wall_s_this_run": 1400.0})
@@ -114,7 +141,8 @@ def test_micro_recipe_runs_resumes_and_skips(tmp_path):
     assert [r["finished"] for r in runs_b] == [False, True] and runs_b[-1]["step"] == 4, runs_b
     wall = torch.load(b / "ckpt.pt", weights_only=False)["train_wall_s"]
     assert sum(r["wall_s_this_run"] for r in runs_b) > wall > runs_b[0]["wall_s_this_run"] > 0
-    assert sum("B: continue" in l for l in lines) == 0 and sum("B: run" in l for l in lines) == 1
+    assert sum("B: run" in l for l in lines) == 1
+    assert [l.split("--time-budget ")[1] for l in lines if "B: continue" in l] == ["600 --resume"]  # at least 10 minutes left
     rt = FastVLM.load(model)
     assert len(rt.labels) >= 150
 

@@ -198,3 +198,11 @@ def test_extra_styles_are_checked_by_name():
     with pytest.raises(ValueError, match="apple"):  # the held-out style can never be trained on
         parse_extra_styles("fluentmono,apple")
     assert "apple" not in EXTRA_STYLES
+
+
+def test_named_styles_must_match_the_tables():
+    """Named styles decide which tables are painted two-tone: a count mismatch is an error,
+    not a silent renaming."""
+    kw = dict(config=SceneConfig(size=64), sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds())
+    with pytest.raises(ValueError, match="1 sprite tables for 2 styles"):
+        SceneGenerator(synthetic_labels(), "train", styles=("noto", "fluentmono"), **kw)

@@ -5,12 +5,15 @@
 
 It runs the commands the model card lists, in order: install the sources, five training
 stages, the soup of stages 3-5, export, evaluation, model card. Outputs go under `--runs`
-(default: the repository's runs/, git-ignored) and `--model` (default: runs/model, so the
-shipped models/tiny-vlm-emoji is only replaced when asked for).
+(default: runs/recipe/ in the repository, git-ignored, apart from the shipped model's own
+runs) and `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is only
+replaced when asked for).
 
 Interrupt it at any time and run it again: a training stage whose run says it finished
 (its train_runs.jsonl) is skipped, one with a checkpoint continues with `--resume`, and a
-step after training runs again only when its output is missing or older than its input.
+step after training runs again only when its output is missing or older than its input. A
+stage whose starting checkpoint (`--init`) changed after it ran is not retrained silently:
+the recipe stops and says which run directory to remove.
 
 Compute. The stages after the first run a fixed number of steps (the counts the shipped runs
 reached), so the schedule does not depend on the machine's pace; stage 1 fits its schedule
@@ -54,7 +57,8 @@ class Step:
     kind: str = "run"
     out: Path | None = None
     inputs: list[Path] = field(default_factory=list)
-    outputs: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)  # none: the step runs whenever the recipe does
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _render_workers() -> int:
@@ -87,20 +91,22 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
              inputs=[runs / "soup" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
         Step("evaluate", "evaluate", [str(model), "--scenes", "500", "--parity", r("soup", "ckpt.pt"), "--json", r("soup", "eval.json"),
                                       "--breakdown", "300"],
-             inputs=[model / "model.safetensors"], outputs=[runs / "soup" / "eval.json"]),
+             inputs=[model / "model.safetensors"], outputs=[runs / "soup" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
     card = ([str(model), *[a for d in ("default", "gpu1", "cpu4", "cpu6", "cpu7") for a in ("--run", r(d))], "--eval", r("soup", "eval.json")]
-            + [a for s in steps if s.kind == "train" for a in ("--train-command", display(s.module, s.args))]
-            + ["--export-command", display(steps[-2].module, steps[-2].args), "--eval-command", display(steps[-1].module, steps[-1].args)])
+            + [a for s in steps if s.kind == "train" for a in ("--train-command", display(s))]
+            + ["--export-command", display(steps[-2]), "--eval-command", display(steps[-1])])
     return steps + [Step("model card", "card", card, inputs=[runs / "soup" / "eval.json"], outputs=[model / "README.md"])]
 
 
-def display(module: str, args: list[str]) -> str:
-    """A step as the model card shows it: run from py/, paths inside the repository relative."""
+def display(step: Step, args: list[str] | None = None) -> str:
+    """A step's command as the model card shows it: run from py/, paths inside the repository
+    relative."""
     def rel(a: str) -> str:
         p = Path(a)
         return os.path.relpath(p, PY_DIR) if p.is_absolute() and p.is_relative_to(REPO) else a
-    return shlex.join(["python", "-m", f"tiny_vlm_train.{module}", *map(rel, args)])
+    env = [f"{k}={v}" for k, v in step.env.items()]
+    return " ".join(env + [shlex.join(["python", "-m", f"tiny_vlm_train.{step.module}", *map(rel, step.args if args is None else args)])])
 
 
 def _runs_log(out: Path) -> list[dict]:
@@ -108,9 +114,17 @@ def _runs_log(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def _init_of(step: Step) -> Path | None:
+    return Path(step.args[step.args.index("--init") + 1]) if "--init" in step.args else None
+
+
 def status(step: Step) -> str:
-    """'done', 'partial' (a training run to resume) or 'todo'."""
+    """'done', 'partial' (a training run to resume), 'todo', or 'stale' (a training run that
+    started from an older version of its --init checkpoint)."""
     if step.kind == "train":
+        init, ckpt = _init_of(step), step.out / "ckpt.pt"
+        if init is not None and init.exists() and ckpt.exists() and init.stat().st_mtime > ckpt.stat().st_mtime:
+            return "stale"
         log = _runs_log(step.out)
         if log and log[-1].get("finished"):
             return "done"
@@ -164,17 +178,20 @@ def run(steps: list[Step], only_plan: bool = False, log=print) -> None:
         if st == "done":
             log(f"{head}: done, skipped")
             continue
+        if st == "stale":
+            raise RecipeError(f"{step.name}: {step.out} was trained from an older {_init_of(step)}; "
+                              f"remove {step.out} to train it again from the new one")
         argv = resume_args(step) if st == "partial" else step.args
-        cmd = [sys.executable, "-m", f"tiny_vlm_train.{step.module}", *argv]
-        log(f"{head}: {'continue' if st == 'partial' else 'run'}: {display(step.module, argv)}")
+        log(f"{head}: {'continue' if st == 'partial' else 'run'}: {display(step, argv)}")
         if only_plan:
             continue
         while True:
             before = _train_step_count(step.out) if step.kind == "train" else None
             t = time.time()
-            rc = subprocess.run(cmd, cwd=PY_DIR).returncode
+            rc = subprocess.run([sys.executable, "-m", f"tiny_vlm_train.{step.module}", *argv], cwd=PY_DIR,
+                                env={**os.environ, **step.env}).returncode
             if rc != 0:
-                raise RecipeError(f"{step.name} failed (exit status {rc}): {display(step.module, cmd[3:])}\n"
+                raise RecipeError(f"{step.name} failed (exit status {rc}): {display(step, argv)}\n"
                                   "fix the cause and run the recipe again: finished steps are kept")
             log(f"{head}: finished its command in {(time.time() - t) / 60:.1f} min")
             if step.kind != "train" or status(step) == "done":
@@ -182,15 +199,16 @@ def run(steps: list[Step], only_plan: bool = False, log=print) -> None:
             after = _train_step_count(step.out)  # stopped early (its time budget): continue until its steps are done
             if after is None or after == before:
                 raise RecipeError(f"{step.name}: the run in {step.out} made no progress; see its output above")
-            cmd = [sys.executable, "-m", f"tiny_vlm_train.{step.module}", *resume_args(step)]
-        if status(step) != "done":
+            argv = resume_args(step)
+            log(f"{head}: continue: {display(step, argv)}")
+        if (step.outputs or step.kind == "train") and status(step) != "done":
             raise RecipeError(f"{step.name}: its command succeeded but its output is missing or stale: "
                               + ", ".join(map(str, step.outputs or [step.out])))
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=Path, default=REPO / "runs", help="run directories (default: the repository's runs/)")
+    ap.add_argument("--runs", type=Path, default=REPO / "runs" / "recipe", help="run directories (default: runs/recipe/ in the repository)")
     ap.add_argument("--model", type=Path, default=None, help="where the model is exported (default: RUNS/model)")
     ap.add_argument("--plan", action="store_true", help="print the steps and their state; run nothing")
     ap.add_argument("--skip-assets", action="store_true", help="do not check or install the training sources first")
@@ -203,7 +221,7 @@ def main(argv=None) -> None:
 
         missing = missing_sources()
         if missing:
-            steps.insert(0, Step("install sources", "assets", [], outputs=[]))
+            steps.insert(0, Step("install sources", "assets", []))
             print(f"training sources missing ({', '.join(missing)}): they are installed first")
     try:
         run(steps, only_plan=args.plan)

@@ -89,7 +89,9 @@ class SceneGenerator:
         self.styles = tuple(styles or (TRAIN_STYLES if split == "train" else HELDOUT_STYLES))
         self.sprites = sprite_tables if sprite_tables is not None else [sprite_table(s, labels) for s in self.styles]  # each [n_classes, 64, 64, 4]
         if len(self.sprites) != len(self.styles):
-            self.styles = tuple(f"table{i}" for i in range(len(self.sprites)))  # tests' synthetic tables
+            if styles:
+                raise ValueError(f"{len(self.sprites)} sprite tables for {len(self.styles)} styles ({', '.join(self.styles)})")
+            self.styles = tuple(f"table{i}" for i in range(len(self.sprites)))  # unnamed tables (the tests' synthetic ones)
         self.mono = [s in MONO_STYLES for s in self.styles]  # ink-on-paper tables: painted per object (two_tone)
         self.backgrounds = backgrounds if backgrounds is not None else load_backgrounds(split)
 

@@ -243,10 +243,12 @@ def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
     missing = []
     for i, l in enumerate(labels):
         entry = {**by_cp[l["codepoints"]], "label": l["name"]}
-        im = load_raw(style, entry)
-        if im is None and style in MONO_STYLES:
-            im = next((r for other in MONO_STYLES if (r := load_raw(other, entry)) is not None), None)
-        sp = to_sprite(im) if im is not None else None
+        sources = [style] + ([o for o in MONO_STYLES if o != style] if style in MONO_STYLES else [])
+        for source in sources:  # the monochrome styles fill each other's gaps
+            im = load_raw(source, entry)
+            sp = to_sprite(im) if im is not None else None
+            if sp is not None:
+                break
         if sp is not None and style in MONO_STYLES:
             sp = ink_on_paper(sp)
         if sp is None and style in FALLBACK:
