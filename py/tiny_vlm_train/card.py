@@ -43,6 +43,12 @@ No image from these sources is stored in this repository or in the weights; rend
 scenes are generated on the fly and discarded."""
 
 
+def read_runs_log(run_dir) -> list[dict]:
+    """A run directory's train_runs.jsonl (one record per finished train invocation); [] when absent."""
+    log = Path(run_dir) / "train_runs.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+
+
 def _fmt(x, nd=3):
     return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
 
@@ -56,9 +62,8 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
     size = (model_dir / "model.safetensors").stat().st_size
     stages = []  # (run dir, its invocations)
     for run_dir in run_dirs or ():
-        log = Path(run_dir) / "train_runs.jsonl"
-        if log.exists():
-            stages.append((Path(run_dir), [json.loads(l) for l in log.read_text().splitlines() if l.strip()]))
+        if (Path(run_dir) / "train_runs.jsonl").exists():
+            stages.append((Path(run_dir), read_runs_log(run_dir)))
     m = json.loads(Path(eval_json).read_text()) if eval_json and Path(eval_json).exists() else None
     v, lm = c.vision, c.lm
     lines = [f"# {c.name}", ""]

@@ -27,7 +27,6 @@ hours. A GPU is used when present.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -35,6 +34,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .card import read_runs_log
 
 REPO = Path(__file__).resolve().parents[2]
 PY_DIR = REPO / "py"
@@ -109,11 +110,6 @@ def display(step: Step, args: list[str] | None = None) -> str:
     return " ".join(env + [shlex.join(["python", "-m", f"tiny_vlm_train.{step.module}", *map(rel, step.args if args is None else args)])])
 
 
-def _runs_log(out: Path) -> list[dict]:
-    path = out / "train_runs.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
 def _init_of(step: Step) -> Path | None:
     return Path(step.args[step.args.index("--init") + 1]) if "--init" in step.args else None
 
@@ -125,10 +121,10 @@ def status(step: Step) -> str:
         init, ckpt = _init_of(step), step.out / "ckpt.pt"
         if init is not None and init.exists() and ckpt.exists() and init.stat().st_mtime > ckpt.stat().st_mtime:
             return "stale"
-        log = _runs_log(step.out)
+        log = read_runs_log(step.out)
         if log and log[-1].get("finished"):
             return "done"
-        return "partial" if (step.out / "ckpt.pt").exists() else "todo"
+        return "partial" if ckpt.exists() else "todo"
     if step.outputs and all(p.exists() for p in step.outputs + step.inputs):
         newest_input = max((p.stat().st_mtime for p in step.inputs), default=0.0)
         if min(p.stat().st_mtime for p in step.outputs) >= newest_input:
@@ -139,7 +135,7 @@ def status(step: Step) -> str:
 def wall_used(out: Path) -> float:
     """Seconds a run has trained: its checkpoint's count (kept across kills, up to the last
     checkpoint), or the finished invocations' records when that is larger."""
-    logged = sum(r.get("wall_s_this_run", 0.0) for r in _runs_log(out))
+    logged = sum(r.get("wall_s_this_run", 0.0) for r in read_runs_log(out))
     ckpt = out / "ckpt.pt"
     if not ckpt.exists():
         return logged
@@ -167,7 +163,7 @@ def resume_args(step: Step) -> list[str]:
 
 
 def _train_step_count(out: Path) -> int | None:
-    log = _runs_log(out)
+    log = read_runs_log(out)
     return log[-1]["step"] if log else None
 
 
