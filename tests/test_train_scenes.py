@@ -1,5 +1,8 @@
 """Scene generator: deterministic from (seed, index), objects inside the image, limits respected."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -7,6 +10,8 @@ pytest.importorskip("PIL", reason="Pillow is needed by the scene generator")
 
 from tiny_vlm_train.scenes import MAX_PER_CLASS, SceneConfig, SceneGenerator
 from tiny_vlm_train.synthetic import synthetic_backgrounds, synthetic_labels, synthetic_sprites
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make(seed=0, **cfg):
@@ -206,3 +211,45 @@ def test_named_styles_must_match_the_tables():
     kw = dict(config=SceneConfig(size=64), sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds())
     with pytest.raises(ValueError, match="1 sprite tables for 2 styles"):
         SceneGenerator(synthetic_labels(), "train", styles=("noto", "fluentmono"), **kw)
+
+
+
+def test_clipart_maps_name_real_classes_and_distinct_files():
+    """TUX_STAMPS and CLIPART are hand-written: every key must be a class of the shipped labels,
+    every list non-empty, no picture may stand for two classes, and the two maps are disjoint
+    (a class's stamps come first, Open Clip Art only fills classes without one)."""
+    from tiny_vlm_train.clipart import CLIPART, OPENCLIPART_DIR, STAMPS_DIR, TUX_STAMPS, clipart_path
+
+    names = {l["name"] for l in json.loads((REPO / "models" / "tiny-vlm-emoji" / "labels.json").read_text())}
+    for table in (TUX_STAMPS, CLIPART):
+        assert set(table) <= names, sorted(set(table) - names)
+        assert all(table.values())
+    assert not set(TUX_STAMPS) & set(CLIPART)
+    assert len(TUX_STAMPS) + len(CLIPART) >= 150
+    files = [f for t in (TUX_STAMPS, CLIPART) for fs in t.values() for f in fs]
+    assert len(files) == len(set(files))
+    # variants wrap: a class with one picture gives it for every variant
+    assert clipart_path("dog", 0) == clipart_path("dog", 1) == STAMPS_DIR / TUX_STAMPS["dog"][0]
+    assert clipart_path("cat", 1) == STAMPS_DIR / TUX_STAMPS["cat"][1] != clipart_path("cat", 0)
+    assert clipart_path("tulip", 0) == OPENCLIPART_DIR / CLIPART["tulip"][0]
+    assert clipart_path("llama", 0) is None  # no picture: the table takes the kin style's row
+
+
+def test_clipart_files_exist_and_crop_to_an_object():
+    from tiny_vlm_train.clipart import CLIPART, OPENCLIPART_DIR, STAMPS_DIR, TUX_STAMPS, clipart_files
+    from tiny_vlm_train.sprites import SPRITE, load_clipart, to_sprite
+
+    absent = [d for d in (STAMPS_DIR, OPENCLIPART_DIR) if not d.is_dir()]
+    if absent:
+        pytest.skip(f"{', '.join(map(str, absent))} missing (Debian tuxpaint-stamps-default, openclipart-png; python -m tiny_vlm_train.assets installs them)")
+    missing = [p for label in [*TUX_STAMPS, *CLIPART] for p in clipart_files(label) if not p.is_file()]
+    assert missing == []
+    for label in ("coin", "cat", "kite", "tulip"):  # photo PNGs, SVG drawings, an Open Clip Art PNG
+        for path in clipart_files(label):
+            sp = to_sprite(load_clipart(path))
+            assert sp is not None and sp.shape == (SPRITE, SPRITE, 4)
+            opaque = sp[..., 3] > 128
+            assert 0.15 < opaque.mean() < 0.95, (label, path, opaque.mean())
+            # fitted: the object (any alpha, as cropped) touches two opposite edges of the sprite
+            ink = sp[..., 3] > 8
+            assert ink[:, 0].any() and ink[:, -1].any() or ink[0].any() and ink[-1].any()

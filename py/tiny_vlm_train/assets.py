@@ -22,6 +22,9 @@ Sources (all fetched with the ordinary clients: apt-get, npm, pip):
                                                  one-colour MIT; EmojiOne monotone CC BY 4.0;
                                                  SVG bodies; sprites.EXTRA_STYLES, for
                                                  train --extra-styles)
+- Debian tuxpaint-stamps-default, openclipart-png (photos and drawings of real objects,
+                                                 GPL-2 and public domain; the extra styles
+                                                 clipart, clipart2)
 - scikit-image / scikit-learn sample images    (pip packages)
 """
 
@@ -34,7 +37,8 @@ import sys
 from pathlib import Path
 
 APT_PACKAGES = ("fonts-noto-color-emoji", "tuxpaint-data", "mypaint-data-extras", "mate-backgrounds",
-                "plasma-workspace-wallpapers", "gnome-backgrounds", "librsvg2-bin")
+                "plasma-workspace-wallpapers", "gnome-backgrounds", "librsvg2-bin", "tuxpaint-stamps-default",
+                "openclipart-png")
 NPM_PACKAGES = (
     "emoji-datasource@16.0.0",
     "emoji-datasource-twitter@16.0.0",

@@ -14,6 +14,8 @@ Styles (see assets.py for where each comes from):
   notov1    @iconify-json/noto-v1 SVG (Noto's earlier designs), rsvg-convert       (extra)
   fluentmono   @iconify-json/fluent-emoji-high-contrast SVG (Fluent, one ink colour)  (extra, mono)
   emojionemono @iconify-json/emojione-monotone SVG (EmojiOne line art, one ink)     (extra, mono)
+  clipart, clipart2  Debian tuxpaint-stamps-default and openclipart-png (photos and drawings
+            of real objects; 158 of the 198 classes, see clipart.py)              (extra)
   apple     emoji-datasource-apple 64 px PNGs       <- HELD OUT: evaluation only
 
 A table is uint8 [n_classes, SPRITE, SPRITE, 4]: each emoji cropped to its alpha box,
@@ -39,6 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .assets import NOTO_FONT, assets_dir, npm_root
+from .clipart import OPENCLIPART_DIR, STAMPS_DIR, clipart_path
 
 SPRITE = 64
 TRAIN_STYLES = ("noto", "google", "twitter", "facebook", "fluent3d", "fluentflat", "fluentmodern", "openmoji")
@@ -48,7 +51,7 @@ HELDOUT_STYLES = ("apple",)
 # held-out style (describe F1 +0.011, count -0.003, yes/no +0.004 pooled over 2,700 scenes);
 # one trained with the two monochrome ones on 2026-11-27 came out worse than the same recipe
 # without them (validation F1 0.720 vs 0.743). The model card has both.
-EXTRA_STYLES = ("emojione", "fxemoji", "notov1", "fluentmono", "emojionemono")
+EXTRA_STYLES = ("emojione", "fxemoji", "notov1", "fluentmono", "emojionemono", "clipart", "clipart2")
 MONO_STYLES = ("fluentmono", "emojionemono")
 ALL_STYLES = TRAIN_STYLES + EXTRA_STYLES + HELDOUT_STYLES
 
@@ -79,7 +82,8 @@ _ICONIFY_STYLES = {"emojione": "@iconify-json/emojione", "fxemoji": "@iconify-js
 # 35, 69 and 35 of 198 missing); those rows come from a kin style. The two monochrome styles
 # fill each other's gaps (fluentmono lacks 1 class, emojionemono 35).
 FALLBACK = {"fluentflat": "fluent3d", "fluentmodern": "fluent3d", "openmoji": "twitter",
-            "emojione": "google", "fxemoji": "facebook", "notov1": "noto"}
+            "emojione": "google", "fxemoji": "facebook", "notov1": "noto", "clipart": "fluent3d", "clipart2": "google"}
+_CLIPART_STYLES = {"clipart": 0, "clipart2": 1}  # style -> which of a class's pictures
 
 
 def _file_path(style: str, entry: dict) -> Path | None:
@@ -154,6 +158,9 @@ def load_raw(style: str, entry: dict) -> Image.Image | None:
     if style == "noto":
         emoji = "".join(chr(int(c, 16)) for c in entry["unified"].split("-"))
         return _render_noto(emoji)
+    if style in _CLIPART_STYLES:
+        path = clipart_path(entry.get("label", ""), _CLIPART_STYLES[style])
+        return None if path is None else load_clipart(path)
     if style in _ICONIFY_STYLES:
         svg = _iconify_svg(style, entry)
         return None if svg is None else _rasterise_svg(text=svg)
@@ -168,6 +175,12 @@ def load_raw(style: str, entry: dict) -> Image.Image | None:
     if p is None or not p.exists():
         return None
     return Image.open(p).convert("RGBA")
+
+
+def load_clipart(path: Path) -> Image.Image:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run python -m tiny_vlm_train.assets (it installs tuxpaint-stamps-default and openclipart-png)")
+    return _rasterise_svg(path) if path.suffix == ".svg" else Image.open(path).convert("RGBA")
 
 
 def to_sprite(im: Image.Image) -> np.ndarray | None:
@@ -220,10 +233,6 @@ def ink_on_paper(sprite: np.ndarray) -> np.ndarray:
     return out
 
 
-def has_all_styles(entry: dict) -> bool:
-    return all(load_raw(s, entry) is not None for s in ALL_STYLES if s != "noto")
-
-
 def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
     """uint8 [n_classes, SPRITE, SPRITE, 4] for the labels, cached per style."""
     from .labels import emoji_metadata
@@ -238,6 +247,9 @@ def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
     folder = _FILE_STYLES[style][0] if style in _FILE_STYLES else _ICONIFY_STYLES.get(style)
     if folder is not None and not (npm_root() / folder).is_dir():
         raise FileNotFoundError(f"style {style}: {npm_root() / folder} is missing; run python -m tiny_vlm_train.assets")
+    for d in (STAMPS_DIR, OPENCLIPART_DIR) if style in _CLIPART_STYLES else ():
+        if not d.is_dir():
+            raise FileNotFoundError(f"style {style}: {d} is missing; run python -m tiny_vlm_train.assets")
     by_cp = {e["unified"]: e for e in emoji_metadata(npm_root()).values()}
     table = np.zeros((len(labels), SPRITE, SPRITE, 4), np.uint8)
     missing = []
