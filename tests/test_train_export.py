@@ -270,3 +270,33 @@ def test_soup_batchnorm_recalibration_tracks_the_averaged_weights(setup, tmp_pat
     torch.testing.assert_close(soup["model"][f"{name}.running_mean"], torch.stack(seen).mean(0), rtol=1e-4, atol=1e-5)
     assert not torch.allclose(soup["model"][f"{name}.running_mean"], averaged[f"{name}.running_mean"])
     assert int(soup["model"][f"{name}.num_batches_tracked"]) == 3
+
+
+def test_init_at_a_larger_input_keeps_the_weights_and_runs_in_the_runtime(setup, tmp_path):
+    """train --init CKPT --image-size S: the tower is convolutional with a conditional position
+    encoding, so every exported weight carries over; the grid and the context grow, and only
+    the training-only row/column head (its size is the grid) starts afresh."""
+    from tiny_vlm_train.train import load_init_weights, resized_config
+
+    labels, tok_json, config, _ = setup
+    small = TrainVLM(config, len(labels))
+    randomize_bn(small)
+    big_config = resized_config(config, 96)
+    assert (config.vision.image_size, big_config.vision.image_size) == (64, 96)
+    assert (config.vision.n_tokens, big_config.vision.n_tokens) == (16, 36)
+    assert big_config.lm.max_seq_len - big_config.vision.n_tokens == config.lm.max_seq_len - config.vision.n_tokens
+    assert big_config.lm.d_model == config.lm.d_model and big_config.vision.widths == config.vision.widths
+    big = TrainVLM(big_config, len(labels))
+    assert load_init_weights(big, small.state_dict()) == ["aux_pos.weight", "aux_pos.bias"]
+    small_t, big_t = small.eval().inference_tensors(), big.eval().inference_tensors()
+    assert small_t.keys() == big_t.keys()
+    assert all(np.array_equal(small_t[k], big_t[k]) for k in small_t)
+    # the runtime builds the larger model and answers as torch does on a 96 px scene
+    m = write_model(tmp_path, big, labels, tok_json, "f32")
+    assert m.config.vision.image_size == 96
+    img, _ = SceneGenerator(labels, "heldout", seed=3, config=SceneConfig(size=96), sprite_tables=[synthetic_sprites()],
+                            backgrounds=synthetic_backgrounds()).render(0)
+    assert m.encode_image(img).shape == (36, big_config.lm.d_model)
+    coder = PromptCoder(Tokenizer.from_str(tok_json), big_config.prompt_template)
+    for prompt in ("Describe this image.", "Is there a cat?"):
+        assert m.generate(img, prompt, max_tokens=12) == torch_greedy(big, coder, img, prompt, max_tokens=12)

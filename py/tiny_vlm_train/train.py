@@ -105,6 +105,27 @@ def save_checkpoint(path: Path, model, opt, step: int, state: dict, weights_path
         os.replace(tmp, weights_path)
 
 
+def resized_config(config: ModelConfig, image_size: int) -> ModelConfig:
+    """The config at another input side: the convolutional tower and its conditional position
+    encoding take any size, so the weights carry over; the context grows by the added image
+    tokens, keeping the room the text had."""
+    import dataclasses
+
+    vision = dataclasses.replace(config.vision, image_size=image_size)
+    room = config.lm.max_seq_len - config.vision.n_tokens
+    lm = dataclasses.replace(config.lm, max_seq_len=vision.n_tokens + room)
+    return dataclasses.replace(config, vision=vision, lm=lm)
+
+
+def load_init_weights(model: TrainVLM, weights: dict) -> list[str]:
+    """Load `--init` weights; at a resized input the training-only row/column head has another
+    grid, so tensors whose shape changed stay freshly initialised. -> the names not loaded."""
+    own = model.state_dict()
+    skipped = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
+    model.load_state_dict({k: v for k, v in weights.items() if k not in skipped}, strict=not skipped)
+    return skipped
+
+
 def load_trained(ckpt_path: Path, device="cpu") -> tuple[TrainVLM, dict]:
     """Model (eval mode) and checkpoint dict (config JSON, labels, tokenizer JSON, ...)."""
     ck = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -119,7 +140,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/default")
     ap.add_argument("--config", default="default", choices=sorted(CONFIGS))
-    ap.add_argument("--image-size", type=int, default=None)
+    ap.add_argument("--image-size", type=int, default=None, help="input side in pixels (with --init: fine-tune the weights at this size)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.05)
@@ -180,6 +201,9 @@ def main(argv=None) -> None:
         labels, tok_json, config = init["labels"], init["tokenizer"], ModelConfig.from_json(init["config"])
         total_steps, ck = None, None
         print(f"init from {args.init} (step {init['step']} of its run)", flush=True)
+        if args.image_size and args.image_size != config.vision.image_size:
+            config = resized_config(config, args.image_size)
+            print(f"input resized to {args.image_size} px: {config.vision.n_tokens} image tokens, context {config.lm.max_seq_len}", flush=True)
     else:
         labels = build_labels(npm_root())
         tok_json = train_tokenizer(labels, args.vocab_size).to_str()
@@ -204,7 +228,9 @@ def main(argv=None) -> None:
         start_step = ck["step"]
         print(f"resumed from {ckpt_path} at step {start_step}/{total_steps}", flush=True)
     elif args.init:
-        model.load_state_dict(init["model"])
+        skipped = load_init_weights(model, init["model"])
+        if skipped:
+            print("not loaded (shape changed): " + ", ".join(skipped), flush=True)
         init_images = init.get("init_images", 0) + init["step"] * init["args"]["batch_size"]
         del init
 
