@@ -300,3 +300,30 @@ def test_init_at_a_larger_input_keeps_the_weights_and_runs_in_the_runtime(setup,
     coder = PromptCoder(Tokenizer.from_str(tok_json), big_config.prompt_template)
     for prompt in ("Describe this image.", "Is there a cat?"):
         assert m.generate(img, prompt, max_tokens=12) == torch_greedy(big, coder, img, prompt, max_tokens=12)
+
+
+def test_model_card_gives_each_stage_its_own_input_side(tmp_path, setup):
+    """A model fine-tuned at a larger input lists every stage at the side it trained at (from
+    train_runs.jsonl), not the final model's side for all of them."""
+    from tiny_vlm_train.card import write_card
+
+    labels, tok_json, config, _ = setup
+    write_model(tmp_path, TrainVLM(config, len(labels)).eval(), labels, tok_json, "int8")
+    model_dir = tmp_path / "int8"
+    runs = []
+    for name, side, images in (("small", 48, 640), ("large", 64, 320)):
+        d = tmp_path / name
+        d.mkdir()
+        record = {"step": images // 32, "total_steps": images // 32, "images_seen": images, "wall_s_this_run": 60.0,
+                  "finished": True, "batch_size": 32, "image_size": side, "device": "cpu (2 threads)"}
+        (d / "train_runs.jsonl").write_text(json.dumps(record) + "\n")
+        runs.append(d)
+    old = tmp_path / "old"  # a record from before image_size was logged
+    old.mkdir()
+    (old / "train_runs.jsonl").write_text(json.dumps({"step": 1, "total_steps": 1, "images_seen": 32, "wall_s_this_run": 1.0}) + "\n")
+    card = write_card(model_dir, [*runs, old], None, ["train A", "train B", "train C"], "export", "evaluate").read_text()
+    assert "| 1 | `runs/small` | 48 px |" in card
+    assert "| 2 | `runs/large` | 64 px |" in card
+    assert "| 3 | `runs/old` | ? |" in card
+    assert "input 64x64" in card  # the architecture is the exported model's
+    assert "In all **992 images**" in card

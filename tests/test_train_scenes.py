@@ -253,3 +253,18 @@ def test_clipart_files_exist_and_crop_to_an_object():
             # fitted: the object (any alpha, as cropped) touches two opposite edges of the sprite
             ink = sp[..., 3] > 8
             assert ink[:, 0].any() and ink[:, -1].any() or ink[0].any() and ink[-1].any()
+
+
+def test_missing_sources_leaves_the_extra_styles_out_unless_asked(monkeypatch):
+    """The recipe and the tests check only the sources the shipped styles read; the extra
+    styles' packages are reported only when asked for, and each one is in the install lists."""
+    import tiny_vlm_train.assets as A
+
+    assert set(A.EXTRA_STYLE_SOURCES) <= set(A.APT_PACKAGES) | set(A.NPM_PACKAGES)
+    monkeypatch.setattr(A.shutil, "which", lambda _: None)  # "no dpkg": every Debian package counts as missing
+    monkeypatch.setenv("TINY_VLM_ASSETS", "/nonexistent-tiny-vlm-assets")  # and every npm package
+    core, everything = A.missing_sources(), A.missing_sources(extra_styles=True)
+    assert set(everything) == set(A.APT_PACKAGES) | set(A.NPM_PACKAGES)
+    assert set(core) == set(everything) - set(A.EXTRA_STYLE_SOURCES)
+    assert "fonts-noto-color-emoji" in core and "emoji-datasource-apple@16.0.0" in core
+    assert "openclipart-png" not in core and "@iconify-json/fxemoji@1.2.2" not in core

@@ -72,10 +72,20 @@ def npm_root() -> Path:
     return assets_dir() / "npm" / "node_modules"
 
 
-def missing_sources() -> list[str]:
-    """The sources of this file's lists that are not installed (Debian packages, npm packages)."""
-    missing = [p for p in APT_PACKAGES if not shutil.which("dpkg") or subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
-    return missing + [p for p in NPM_PACKAGES if not (npm_root() / p.rsplit("@", 1)[0]).exists()]
+# Sources only the optional styles read (sprites.EXTRA_STYLES, `train --extra-styles`): the
+# shipped recipe, the evaluation and the tests need none of them.
+EXTRA_STYLE_SOURCES = ("tuxpaint-stamps-default", "openclipart-png", "@iconify-json/emojione@1.2.3",
+                       "@iconify-json/fxemoji@1.2.2", "@iconify-json/noto-v1@1.2.5",
+                       "@iconify-json/fluent-emoji-high-contrast@1.2.6", "@iconify-json/emojione-monotone@1.2.1")
+
+
+def missing_sources(extra_styles: bool = False) -> list[str]:
+    """The sources of this file's lists that are not installed (Debian packages, npm packages);
+    those of the optional extra styles only when `extra_styles`."""
+    wanted = lambda p: extra_styles or p not in EXTRA_STYLE_SOURCES  # noqa: E731
+    missing = [p for p in APT_PACKAGES if wanted(p)
+               and (not shutil.which("dpkg") or subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0)]
+    return missing + [p for p in NPM_PACKAGES if wanted(p) and not (npm_root() / p.rsplit("@", 1)[0]).exists()]
 
 
 def install_apt() -> None:

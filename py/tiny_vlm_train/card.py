@@ -100,7 +100,7 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
     lines += ["## Classes", "", " ".join(f"{l['emoji']} {l['name']}" + ("" if l["plural"] == l["name"] + "s" else f" ({l['plural']})") + ","
                                           for l in labels).rstrip(","), ""]
     lines += ["## Data", "",
-              f"Scenes are rendered on the fly ({v.image_size} px): 1-4 emoji objects (random size 20-42% of the side, 60% for a single "
+              "Scenes are rendered on the fly at the input side of the stage (the table under Training): 1-4 emoji objects (random size 20-42% of the side, 60% for a single "
               "object; rotation within ±15°; limited overlap; centres of different classes at least 5% of the width apart so the "
               "left-to-right order is defined) over a crop of a background photo (60%), a gradient (20%) or a plain colour (20%), then "
               "camera-like augmentation: partial occlusion by a rectangle (10%), slight perspective warp (40%), brightness/contrast "
@@ -114,14 +114,15 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
               "`~/.cache/tiny-vlm/assets`, override with `TINY_VLM_ASSETS`).", "", "### Sources and licences", "", LICENCES, ""]
     lines += ["## Training", ""]
     if stages:
-        lines += ["| stage | run | device | batch | steps | images this stage | wall time |", "|---|---|---|---|---|---|---|"]
+        lines += ["| stage | run | input | device | batch | steps | images this stage | wall time |", "|---|---|---|---|---|---|---|---|"]
         total_images = total_wall = 0
         for i, (run_dir, runs) in enumerate(stages, 1):
             last = runs[-1]
             wall = sum(r["wall_s_this_run"] for r in runs)
             total_images += last["images_seen"]
             total_wall += wall
-            lines.append(f"| {i} | `runs/{run_dir.name}` | {last.get('device', 'cpu')} | {last.get('batch_size', 32)} | {last['step']} of "
+            side = last.get("image_size")
+            lines.append(f"| {i} | `runs/{run_dir.name}` | {f'{side} px' if side else '?'} | {last.get('device', 'cpu')} | {last.get('batch_size', 32)} | {last['step']} of "
                          f"{last['total_steps']} | {last['images_seen']:,} | {wall / 60:.0f} min ({len(runs)} invocation(s)) |")
         lines += ["", f"In all **{total_images:,} images**, every one freshly rendered, in {total_wall / 60:.0f} min of training.", ""]
     lines += ["Stage 1 recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
@@ -170,7 +171,7 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
     lines += ["## Limitations", "",
               "- The domain is emoji-like drawings of the listed objects on photos; real camera photos of real objects are out of domain.",
               "- At most 4 objects and at most 3 of one class were seen in training; larger counts are not expressible reliably.",
-              "- Objects smaller than about 20 px at 128 px input, heavy occlusion and look-alike classes in an unseen style cause most errors.", ""]
+              "- Objects smaller than about a sixth of the image side, heavy occlusion and look-alike classes in an unseen style cause most errors.", ""]
     path = model_dir / "README.md"
     path.write_text("\n".join(lines))
     return path

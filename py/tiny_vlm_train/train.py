@@ -323,7 +323,8 @@ def main(argv=None) -> None:
     wall = time.time() - t_start
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     log = {"step": step, "total_steps": total_steps, "images_seen": step * args.batch_size, "wall_s_this_run": wall, "finished": step >= total_steps,
-           "batch_size": args.batch_size, "device": where, "init_images": init_images}
+           "batch_size": args.batch_size, "image_size": model.config.vision.image_size, "device": where,
+           "init_images": init_images}
     with open(out / "train_runs.jsonl", "a") as f:
         f.write(json.dumps(log) + "\n")
     print(f"done: {log}", flush=True)
