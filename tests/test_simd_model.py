@@ -86,6 +86,9 @@ def test_pinned_rows_fast_path_checks_shapes():
 def test_simd_model_matches_numpy(models):
     ref, simd = models
     be = simd.backend
+    # the stem's stride-2 3x3: the SIMD row kernel on every other output, NumPy strided;
+    # the two formulations must agree (the encodings below)
+    assert "stem.1" in simd.vision.row_taps_s2 and ref.vision.row_taps_s2 == {}
     rgba = np.random.default_rng(7).integers(0, 256, (48, 80, 4), dtype=np.uint8)  # the browser's frames are RGBA
     rgb = rgba[:, :, :3].copy()
     pixels = ref.processor(rgb)

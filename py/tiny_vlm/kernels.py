@@ -45,9 +45,9 @@ class Backend:
     `gemm` is "matmul" (BLAS, CPython) or "einsum" (Pyodide). The WASM SIMD kernels plug in
     by subclassing (wasm.backend.SimdBackend) and overriding `pack` and `linear`, and
     optionally `bmm`, `attention`, `rope`, `rms_norm`, `gelu`, `swiglu`, `softmax`,
-    `depthwise_conv2d_rows`, `depthwise_conv2d` and `resize_normalize`. The model holds one
-    Backend, prepares every weight with `pack` once at load and passes every weight product
-    through `linear` with what `pack` returned.
+    `depthwise_conv2d_rows`, `depthwise_conv2d`, `resize_normalize` and `stride2_as_rows`.
+    The model holds one Backend, prepares every weight with `pack` once at load and passes
+    every weight product through `linear` with what `pack` returned.
     """
 
     def __init__(self, gemm: str | None = None) -> None:
@@ -59,6 +59,14 @@ class Backend:
     @property
     def name(self) -> str:
         return f"numpy-{self.gemm}"
+
+    @property
+    def stride2_as_rows(self) -> bool:
+        """Whether a 3x3 stride-2 depthwise conv (the stem's) should run as the stride-1 row
+        kernel with every other output kept (4x the taps). Not in NumPy: in CPython the
+        strided einsum is never slower (192 px stem: 0.40 against 0.44 ms, and 1.4 ms when
+        glibc hands the row form's 1.2 MB output fresh pages); a SIMD backend's row kernel wins."""
+        return False
 
     def pack(self, w, b=None):  # [out, in], [out] -> the weight as `linear` takes it
         """Prepare a C-contiguous float32 weight once, at load: a PackedLinear (W^T) for BLAS

@@ -50,11 +50,11 @@ class VisionTower:
                 self.row_taps[name] = self._row_form(name, grid)
         if config.final_channels:
             self.row_taps["final_conv"] = self._row_form("final_conv", grid)
-        # A stride-2 depthwise 3x3 (stem.1) runs as the stride-1 row form, every other output
-        # kept: 4x the taps but on the row kernel; in Chromium 0.46 -> 0.17 ms, in CPython a tie.
-        # (7x7 ones, the downsamples, are faster strided.)
+        # Where the backend says so (Backend.stride2_as_rows: the SIMD one), a stride-2 depthwise
+        # 3x3 (stem.1) runs as the stride-1 row form, every other output kept: 4x the taps but
+        # on the row kernel. (7x7 ones, the downsamples, are faster strided everywhere.)
         self.row_taps_s2: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if self.taps.get("stem.1") is not None and self.taps["stem.1"].shape[0] <= 3:
+        if be.stride2_as_rows and self.taps.get("stem.1") is not None and self.taps["stem.1"].shape[0] <= 3:
             self.row_taps_s2["stem.1"] = self._row_form("stem.1", config.image_size // 2)
 
     def _fold_attention_norms(self) -> None:
