@@ -112,7 +112,7 @@ def test_shipped_recipe_matches_the_model_card():
                 got = s.args[s.args.index(flag) + 1]
                 assert Path(got).parts[-2:] == Path(want).parts[-2:] if flag == "--init" else got == want, (run, flag)
     names = [s.name for s in shipped_steps(Path("/r"), Path("/m"))]
-    assert names[-6:] == ["soup", "stage 6", "stage 7", "export", "evaluate", "model card"]
+    assert names[-7:] == ["soup", "stage 6", "stage 7", "stage 8", "export", "evaluate", "model card"]
 
 
 def test_micro_recipe_runs_resumes_and_skips(tmp_path):
