@@ -36,9 +36,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Sources only the optional styles read (sprites.EXTRA_STYLES, `train --extra-styles`): the
+# shipped recipe, the evaluation and the tests need none of them.
+EXTRA_STYLE_APT = ("tuxpaint-stamps-default", "openclipart-png")
+EXTRA_STYLE_NPM = (
+    "@iconify-json/emojione@1.2.3",
+    "@iconify-json/fxemoji@1.2.2",
+    "@iconify-json/noto-v1@1.2.5",
+    "@iconify-json/fluent-emoji-high-contrast@1.2.6",
+    "@iconify-json/emojione-monotone@1.2.1",
+)
+EXTRA_STYLE_SOURCES = EXTRA_STYLE_APT + EXTRA_STYLE_NPM
 APT_PACKAGES = ("fonts-noto-color-emoji", "tuxpaint-data", "mypaint-data-extras", "mate-backgrounds",
-                "plasma-workspace-wallpapers", "gnome-backgrounds", "librsvg2-bin", "tuxpaint-stamps-default",
-                "openclipart-png")
+                "plasma-workspace-wallpapers", "gnome-backgrounds", "librsvg2-bin", *EXTRA_STYLE_APT)
 NPM_PACKAGES = (
     "emoji-datasource@16.0.0",
     "emoji-datasource-twitter@16.0.0",
@@ -49,11 +59,7 @@ NPM_PACKAGES = (
     "@lobehub/fluent-emoji-flat@1.1.0",
     "@lobehub/fluent-emoji-modern@1.0.0",
     "openmoji@17.0.0",
-    "@iconify-json/emojione@1.2.3",
-    "@iconify-json/fxemoji@1.2.2",
-    "@iconify-json/noto-v1@1.2.5",
-    "@iconify-json/fluent-emoji-high-contrast@1.2.6",
-    "@iconify-json/emojione-monotone@1.2.1",
+    *EXTRA_STYLE_NPM,
 )
 NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 BACKGROUND_DIRS = {
@@ -70,13 +76,6 @@ def assets_dir() -> Path:
 
 def npm_root() -> Path:
     return assets_dir() / "npm" / "node_modules"
-
-
-# Sources only the optional styles read (sprites.EXTRA_STYLES, `train --extra-styles`): the
-# shipped recipe, the evaluation and the tests need none of them.
-EXTRA_STYLE_SOURCES = ("tuxpaint-stamps-default", "openclipart-png", "@iconify-json/emojione@1.2.3",
-                       "@iconify-json/fxemoji@1.2.2", "@iconify-json/noto-v1@1.2.5",
-                       "@iconify-json/fluent-emoji-high-contrast@1.2.6", "@iconify-json/emojione-monotone@1.2.1")
 
 
 def missing_sources(extra_styles: bool = False) -> list[str]:

@@ -5,10 +5,10 @@
 
 It runs the commands the model card lists, in order: install the sources, five training
 stages, the soup of stages 3-5, a sixth stage that fine-tunes the soup at 160 px, a seventh
-that fine-tunes the sixth at 192 px, an eighth that continues it, export, evaluation, model card. Outputs go under `--runs`
-(default: runs/recipe/ in the repository, git-ignored, apart from the shipped model's own
-runs) and `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is only
-replaced when asked for).
+that fine-tunes the sixth at 192 px, an eighth that continues it, export, evaluation, model
+card. Outputs go under `--runs` (default: runs/recipe/ in the repository, git-ignored, apart
+from the shipped model's own runs) and `--model` (default: RUNS/model, so the shipped
+models/tiny-vlm-emoji is only replaced when asked for).
 
 Interrupt it at any time and run it again: a training stage whose run says it finished
 (its train_runs.jsonl) is skipped, one with a checkpoint continues with `--resume`, and a
