@@ -327,3 +327,24 @@ def test_model_card_gives_each_stage_its_own_input_side(tmp_path, setup):
     assert "| 3 | `runs/old` | ? |" in card
     assert "input 64x64" in card  # the architecture is the exported model's
     assert "In all **992 images**" in card
+
+
+def test_model_card_writes_the_evaluation_it_reports_as_metrics_json(tmp_path, setup):
+    """The card copies its evaluation beside the weights as metrics.json (shipped with the
+    site); a card written without an evaluation removes an earlier model's metrics.json."""
+    from tiny_vlm_train.card import write_card
+
+    labels, tok_json, config, _ = setup
+    write_model(tmp_path, TrainVLM(config, len(labels)).eval(), labels, tok_json, "int8")
+    model_dir = tmp_path / "int8"
+    evaluation = {"object_precision": 0.5, "object_recall": 0.25, "object_f1": 1 / 3, "class_precision": 0.5,
+                  "class_recall": 0.25, "class_f1": 1 / 3, "exact_caption_rate": 0.125, "count_accuracy": 0.75,
+                  "yes_no_accuracy": 0.875, "n_scenes": 8, "seed": 7, "describe_frame_ms_median": 30.0,
+                  "describe_frame_ms_p90": 31.0, "encode_ms_median": 20.0, "machine": "test"}
+    (tmp_path / "eval.json").write_text(json.dumps(evaluation))
+    card = write_card(model_dir, [], tmp_path / "eval.json", [], "export", "evaluate").read_text()
+    assert "| **count accuracy** | **0.750** |" in card
+    assert json.loads((model_dir / "metrics.json").read_text()) == evaluation
+    write_card(model_dir, [], None, [], "export", "evaluate")
+    assert not (model_dir / "metrics.json").exists()
+

@@ -112,7 +112,23 @@ def test_shipped_recipe_matches_the_model_card():
                 got = s.args[s.args.index(flag) + 1]
                 assert Path(got).parts[-2:] == Path(want).parts[-2:] if flag == "--init" else got == want, (run, flag)
     names = [s.name for s in shipped_steps(Path("/r"), Path("/m"))]
-    assert names[-7:] == ["soup", "stage 6", "stage 7", "stage 8", "export", "evaluate", "model card"]
+    assert names[-8:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "export", "evaluate", "model card"]
+
+
+def test_shipped_metrics_are_the_model_card_s_evaluation():
+    """metrics.json ships with the site beside the weights: its numbers are the ones the card
+    reports for these weights, not an earlier model's."""
+    model = REPO / "models" / "tiny-vlm-emoji"
+    card = (model / "README.md").read_text()
+    metrics = json.loads((model / "metrics.json").read_text())
+    rows = {"describe object F1": "object_f1", "exact-caption rate": "exact_caption_rate",
+            "count accuracy": "count_accuracy", "yes/no accuracy": "yes_no_accuracy"}
+    for label, key in rows.items():
+        value = re.search(rf"^\| \**{re.escape(label)}\**[^|]*\| \**([0-9.]+)\**", card, re.M).group(1)
+        assert f"{metrics[key]:.3f}" == value, (label, metrics[key], value)
+    assert f"{metrics['n_scenes']} freshly generated held-out scenes (seed {metrics['seed']})" in card
+    parity = re.search(r"gives (\d+) answers identical", card).group(1)
+    assert int(parity) == metrics["parity"]["identical"]
 
 
 def test_micro_recipe_runs_resumes_and_skips(tmp_path):

@@ -1,5 +1,6 @@
 """Write models/<name>/README.md (the model card) from the exported files, the training
-log and the evaluation JSON.
+log and the evaluation JSON; the evaluation it reports is copied beside it as metrics.json
+(shipped with the site), so the two always describe the same weights.
 
     python -m tiny_vlm_train.card models/tiny-vlm-emoji --run runs/default --run runs/gpu1 --eval runs/gpu1/eval.json
 
@@ -174,6 +175,11 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
               "- Objects smaller than about a sixth of the image side, heavy occlusion and look-alike classes in an unseen style cause most errors.", ""]
     path = model_dir / "README.md"
     path.write_text("\n".join(lines))
+    metrics = model_dir / "metrics.json"
+    if m is not None:
+        metrics.write_text(json.dumps(m, indent=1) + "\n")
+    elif metrics.exists():
+        metrics.unlink()  # an earlier model's numbers must not ship with these weights
     return path
 
 
