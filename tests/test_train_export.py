@@ -347,4 +347,3 @@ def test_model_card_writes_the_evaluation_it_reports_as_metrics_json(tmp_path, s
     assert json.loads((model_dir / "metrics.json").read_text()) == evaluation
     write_card(model_dir, [], None, [], "export", "evaluate")
     assert not (model_dir / "metrics.json").exists()
-

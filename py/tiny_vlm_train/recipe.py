@@ -6,9 +6,10 @@
 It runs the commands the model card lists, in order: install the sources, five training
 stages, the soup of stages 3-5, a sixth stage that fine-tunes the soup at 160 px, a seventh
 that fine-tunes the sixth at 192 px, an eighth and a ninth that continue it, export,
-evaluation, model card. Outputs go under `--runs` (default: runs/recipe/ in the repository, git-ignored, apart
-from the shipped model's own runs) and `--model` (default: RUNS/model, so the shipped
-models/tiny-vlm-emoji is only replaced when asked for).
+evaluation, model card (and its metrics.json). Outputs go under `--runs` (default:
+runs/recipe/ in the repository, git-ignored, apart from the shipped model's own runs) and
+`--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is only replaced when
+asked for).
 
 Interrupt it at any time and run it again: a training stage whose run says it finished
 (its train_runs.jsonl) is skipped, one with a checkpoint continues with `--resume`, and a
@@ -109,7 +110,8 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
              "--eval", r("cpu14", "eval.json")]
             + [a for s in steps if s.kind == "train" for a in ("--train-command", display(s))]
             + ["--export-command", display(steps[-2]), "--eval-command", display(steps[-1])])
-    return steps + [Step("model card", "card", card, inputs=[runs / "cpu14" / "eval.json"], outputs=[model / "README.md"])]
+    return steps + [Step("model card", "card", card, inputs=[runs / "cpu14" / "eval.json"],
+                         outputs=[model / "README.md", model / "metrics.json"])]
 
 
 def display(step: Step, args: list[str] | None = None) -> str:
