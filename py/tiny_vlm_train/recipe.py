@@ -5,8 +5,8 @@
 
 It runs the commands the model card lists, in order: install the sources, five training
 stages, the soup of stages 3-5, a sixth stage that fine-tunes the soup at 160 px, a seventh
-that fine-tunes the sixth at 192 px, an eighth and a ninth that continue it, export,
-evaluation, model card (and its metrics.json). Outputs go under `--runs` (default:
+that fine-tunes the sixth at 192 px, an eighth, a ninth and a tenth that continue it, the
+soup of stages 9 and 10, export, evaluation, model card (and its metrics.json). Outputs go under `--runs` (default:
 runs/recipe/ in the repository, git-ignored, apart from the shipped model's own runs) and
 `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is only replaced when
 asked for).
@@ -22,8 +22,9 @@ reached), so the schedule does not depend on the machine's pace; stage 1 fits it
 into a time budget (`--steps auto`). Recorded for the shipped weights: stage 1 121 min on
 this project's 2-core CPU machine; stage 2 8 min on one NVIDIA H200 with 14 render workers
 (1.4M images: on 2 CPU cores, at the ~30 images/s of four questions per image, about 13
-hours); stages 3-5 80-93 min each, stage 6 50 min, stage 7 77 min, stage 8 39 min and stage 9
-93 min on the 2 cores. So a 2-core CPU machine needs roughly 24 hours. A GPU is used when present.
+hours); stages 3-5 80-93 min each, stage 6 50 min, stage 7 77 min, stage 8 39 min, stage 9
+93 min and stage 10 52 min on the 2 cores. So a 2-core CPU machine needs roughly 25
+hours. A GPU is used when present.
 """
 
 from __future__ import annotations
@@ -100,17 +101,21 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
                                   "--steps", "1450", *cpu_stage("50")], "train", runs / "cpu13"),
         Step("stage 9", "train", ["--out", r("cpu14"), "--init", r("cpu13", "ckpt.pt"), "--seed", "14", "--lr", "3e-4",
                                   "--steps", "3600", *cpu_stage("50")], "train", runs / "cpu14"),
-        Step("export", "export", [r("cpu14", "ckpt.pt"), str(model)],
-             inputs=[runs / "cpu14" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
-        Step("evaluate", "evaluate", [str(model), "--scenes", "500", "--parity", r("cpu14", "ckpt.pt"), "--json", r("cpu14", "eval.json"),
+        Step("stage 10", "train", ["--out", r("cpu15"), "--init", r("cpu14", "ckpt.pt"), "--seed", "15", "--lr", "3e-4",
+                                   "--steps", "1600", *cpu_stage("50")], "train", runs / "cpu15"),
+        Step("soup 2", "soup", [r("soup910", "ckpt.pt"), r("cpu14", "ckpt.pt"), r("cpu15", "ckpt.pt")],
+             inputs=[runs / d / "ckpt.pt" for d in ("cpu14", "cpu15")], outputs=[runs / "soup910" / "ckpt.pt"]),
+        Step("export", "export", [r("soup910", "ckpt.pt"), str(model)],
+             inputs=[runs / "soup910" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
+        Step("evaluate", "evaluate", [str(model), "--scenes", "500", "--parity", r("soup910", "ckpt.pt"), "--json", r("soup910", "eval.json"),
                                       "--breakdown", "300"],
-             inputs=[model / "model.safetensors"], outputs=[runs / "cpu14" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
+             inputs=[model / "model.safetensors"], outputs=[runs / "soup910" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
-    card = ([str(model), *[a for d in ("default", "gpu1", "cpu4", "cpu6", "cpu7", "cpu11", "cpu12", "cpu13", "cpu14") for a in ("--run", r(d))],
-             "--eval", r("cpu14", "eval.json")]
+    card = ([str(model), *[a for d in ("default", "gpu1", "cpu4", "cpu6", "cpu7", "cpu11", "cpu12", "cpu13", "cpu14", "cpu15") for a in ("--run", r(d))],
+             "--eval", r("soup910", "eval.json")]
             + [a for s in steps if s.kind == "train" for a in ("--train-command", display(s))]
             + ["--export-command", display(steps[-2]), "--eval-command", display(steps[-1])])
-    return steps + [Step("model card", "card", card, inputs=[runs / "cpu14" / "eval.json"],
+    return steps + [Step("model card", "card", card, inputs=[runs / "soup910" / "eval.json"],
                          outputs=[model / "README.md", model / "metrics.json"])]
 
 
