@@ -6,10 +6,10 @@
 It runs the commands the model card lists, in order: install the sources, five training
 stages, the soup of stages 3-5, a sixth stage that fine-tunes the soup at 160 px, a seventh
 that fine-tunes the sixth at 192 px, an eighth, a ninth and a tenth that continue it, the
-soup of stages 9 and 10, export, evaluation, model card (and its metrics.json). Outputs go under `--runs` (default:
-runs/recipe/ in the repository, git-ignored, apart from the shipped model's own runs) and
-`--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is only replaced when
-asked for).
+soup of stages 9 and 10, export, evaluation, model card (and its metrics.json). Outputs go
+under `--runs` (default: runs/recipe/ in the repository, git-ignored, apart from the shipped
+model's own runs) and `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is
+only replaced when asked for).
 
 Interrupt it at any time and run it again: a training stage whose run says it finished
 (its train_runs.jsonl) is skipped, one with a checkpoint continues with `--resume`, and a
@@ -111,12 +111,12 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
                                       "--breakdown", "300"],
              inputs=[model / "model.safetensors"], outputs=[runs / "soup910" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
-    card = ([str(model), *[a for d in ("default", "gpu1", "cpu4", "cpu6", "cpu7", "cpu11", "cpu12", "cpu13", "cpu14", "cpu15") for a in ("--run", r(d))],
-             "--eval", r("soup910", "eval.json")]
-            + [a for s in steps if s.kind == "train" for a in ("--train-command", display(s))]
+    stages = [s for s in steps if s.kind == "train"]
+    evaluation = steps[-1].outputs[0]
+    card = ([str(model), *[a for s in stages for a in ("--run", str(s.out))], "--eval", str(evaluation)]
+            + [a for s in stages for a in ("--train-command", display(s))]
             + ["--export-command", display(steps[-2]), "--eval-command", display(steps[-1])])
-    return steps + [Step("model card", "card", card, inputs=[runs / "soup910" / "eval.json"],
-                         outputs=[model / "README.md", model / "metrics.json"])]
+    return steps + [Step("model card", "card", card, inputs=[evaluation], outputs=[model / "README.md", model / "metrics.json"])]
 
 
 def display(step: Step, args: list[str] | None = None) -> str:
