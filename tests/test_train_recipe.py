@@ -112,9 +112,22 @@ def test_shipped_recipe_matches_the_model_card():
                 got = s.args[s.args.index(flag) + 1]
                 assert Path(got).parts[-2:] == Path(want).parts[-2:] if flag == "--init" else got == want, (run, flag)
     names = [s.name for s in shipped_steps(Path("/r"), Path("/m"))]
-    assert names[-10:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "export", "evaluate",
-                          "model card"]
+    assert names[-13:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
+                           "export", "evaluate", "model card"]
 
+
+def test_recipe_evaluates_and_reports_the_checkpoint_it_exports():
+    """The exported checkpoint is the last soup's; the evaluation compares the runtime with that
+    checkpoint, is written where the step says, and is the one the card reports."""
+    steps = shipped_steps(Path("/r"), Path("/m"))
+    by_name = {s.name: s for s in steps}
+    export, evaluate, card = by_name["export"], by_name["evaluate"], by_name["model card"]
+    ckpt = export.args[0]
+    assert [s for s in steps if s.module == "soup"][-1].outputs == [Path(ckpt)]
+    assert evaluate.args[evaluate.args.index("--parity") + 1] == ckpt
+    written = evaluate.args[evaluate.args.index("--json") + 1]
+    assert evaluate.outputs == [Path(written)] and Path(written).parent == Path(ckpt).parent
+    assert card.args[card.args.index("--eval") + 1] == written and card.inputs == [Path(written)]
 
 def test_shipped_metrics_are_the_model_card_s_evaluation():
     """metrics.json ships with the site beside the weights: its numbers are the ones the card

@@ -6,7 +6,8 @@
 It runs the commands the model card lists, in order: install the sources, five training
 stages, the soup of stages 3-5, a sixth stage that fine-tunes the soup at 160 px, a seventh
 that fine-tunes the sixth at 192 px, an eighth, a ninth and a tenth that continue it, the
-soup of stages 9 and 10, export, evaluation, model card (and its metrics.json). Outputs go
+soup of stages 9 and 10, two large-batch stages that fine-tune that soup at 224 px, their
+soup, export, evaluation, model card (and its metrics.json). Outputs go
 under `--runs` (default: runs/recipe/ in the repository, git-ignored, apart from the shipped
 model's own runs) and `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is
 only replaced when asked for).
@@ -23,8 +24,10 @@ into a time budget (`--steps auto`). Recorded for the shipped weights: stage 1 1
 this project's 2-core CPU machine; stage 2 8 min on one NVIDIA H200 with 14 render workers
 (1.4M images: on 2 CPU cores, at the ~30 images/s of four questions per image, about 13
 hours); stages 3-5 80-93 min each, stage 6 50 min, stage 7 77 min, stage 8 39 min, stage 9
-93 min and stage 10 52 min on the 2 cores. So a 2-core CPU machine needs roughly 25
-hours. A GPU is used when present.
+93 min and stage 10 52 min on the 2 cores; stages 11 and 12 8 and 4 min on the H200 again
+(891,392 images at 224 px: on 2 CPU cores about 18 hours). So a 2-core CPU machine needs
+roughly 43 hours, and one with a GPU for stages 2, 11 and 12 about 12. A GPU is used when
+present.
 """
 
 from __future__ import annotations
@@ -79,12 +82,14 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
         return ["--batch-size", "32", "--workers", "1", "--qa-per-image", "2", "--curriculum-steps", "1", "--warmup", warmup,
                 "--ckpt-every", "300", "--time-budget", NO_LIMIT]
 
+    def gpu_stage() -> list[str]:  # four questions per image: rendering, not the model, sets the pace
+        return ["--batch-size", "256", "--workers", str(_render_workers()), "--qa-per-image", "4", "--curriculum-steps", "1",
+                "--time-budget", NO_LIMIT, "--ckpt-every", "300"]
+
     steps = [
         Step("stage 1", "train", ["--out", r("default"), "--steps", "auto", "--time-budget", "6900"], "train", runs / "default"),
-        Step("stage 2", "train", ["--out", r("gpu1"), "--init", r("default", "ckpt.pt"), "--batch-size", "256",
-                                  "--workers", str(_render_workers()), "--qa-per-image", "4", "--curriculum-steps", "1",
-                                  "--warmup", "150", "--lr", "2e-3", "--steps", "5476", "--time-budget", NO_LIMIT,
-                                  "--ckpt-every", "300", "--weights-out", r("gpu1", "weights.pt")], "train", runs / "gpu1"),
+        Step("stage 2", "train", ["--out", r("gpu1"), "--init", r("default", "ckpt.pt"), "--warmup", "150", "--lr", "2e-3",
+                                  "--steps", "5476", *gpu_stage(), "--weights-out", r("gpu1", "weights.pt")], "train", runs / "gpu1"),
         Step("stage 3", "train", ["--out", r("cpu4"), "--init", r("gpu1", "weights.pt"), "--seed", "4", "--lr", "6e-4",
                                   "--steps", "6631", *cpu_stage()], "train", runs / "cpu4"),
         Step("stage 4", "train", ["--out", r("cpu6"), "--init", r("cpu4", "ckpt.pt"), "--seed", "6", "--lr", "5e-4",
@@ -105,11 +110,19 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
                                    "--steps", "1600", *cpu_stage("50")], "train", runs / "cpu15"),
         Step("soup 2", "soup", [r("soup910", "ckpt.pt"), r("cpu14", "ckpt.pt"), r("cpu15", "ckpt.pt")],
              inputs=[runs / d / "ckpt.pt" for d in ("cpu14", "cpu15")], outputs=[runs / "soup910" / "ckpt.pt"]),
-        Step("export", "export", [r("soup910", "ckpt.pt"), str(model)],
-             inputs=[runs / "soup910" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
-        Step("evaluate", "evaluate", [str(model), "--scenes", "500", "--parity", r("soup910", "ckpt.pt"), "--json", r("soup910", "eval.json"),
+        Step("stage 11", "train", ["--out", r("gpu3"), "--init", r("soup910", "ckpt.pt"), "--image-size", "224", "--seed", "16",
+                                   "--lr", "1e-3", "--warmup", "150", "--steps", "2382", *gpu_stage(), "--weights-out", r("gpu3", "weights.pt")],
+             "train", runs / "gpu3"),
+        Step("stage 12", "train", ["--out", r("gpu4"), "--init", r("soup910", "ckpt.pt"), "--image-size", "224", "--seed", "17",
+                                   "--lr", "1e-3", "--warmup", "100", "--steps", "1116", *gpu_stage(), "--weights-out", r("gpu4", "weights.pt")],
+             "train", runs / "gpu4"),
+        Step("soup 3", "soup", [r("soupg34", "ckpt.pt"), r("gpu3", "ckpt.pt"), r("gpu4", "ckpt.pt")],
+             inputs=[runs / d / "ckpt.pt" for d in ("gpu3", "gpu4")], outputs=[runs / "soupg34" / "ckpt.pt"]),
+        Step("export", "export", [r("soupg34", "ckpt.pt"), str(model)],
+             inputs=[runs / "soupg34" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
+        Step("evaluate", "evaluate", [str(model), "--scenes", "500", "--parity", r("soupg34", "ckpt.pt"), "--json", r("soupg34", "eval.json"),
                                       "--breakdown", "300"],
-             inputs=[model / "model.safetensors"], outputs=[runs / "soup910" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
+             inputs=[model / "model.safetensors"], outputs=[runs / "soupg34" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
     stages = [s for s in steps if s.kind == "train"]
     evaluation = steps[-1].outputs[0]
@@ -243,7 +256,8 @@ def main(argv=None) -> None:
     except RecipeError as err:
         sys.exit(str(err))
     if not args.plan:
-        print(f"recipe complete: model in {model}, metrics in {runs / 'soup' / 'eval.json'}")
+        evaluation = next(s for s in steps if s.name == "evaluate").outputs[0]
+        print(f"recipe complete: model in {model}, metrics in {evaluation}")
 
 
 if __name__ == "__main__":
