@@ -129,6 +129,7 @@ def test_recipe_evaluates_and_reports_the_checkpoint_it_exports():
     assert evaluate.outputs == [Path(written)] and Path(written).parent == Path(ckpt).parent
     assert card.args[card.args.index("--eval") + 1] == written and card.inputs == [Path(written)]
 
+
 def test_shipped_metrics_are_the_model_card_s_evaluation():
     """metrics.json ships with the site beside the weights: its numbers are the ones the card
     reports for these weights, not an earlier model's."""
