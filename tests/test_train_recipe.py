@@ -112,18 +112,20 @@ def test_shipped_recipe_matches_the_model_card():
                 got = s.args[s.args.index(flag) + 1]
                 assert Path(got).parts[-2:] == Path(want).parts[-2:] if flag == "--init" else got == want, (run, flag)
     names = [s.name for s in shipped_steps(Path("/r"), Path("/m"))]
-    assert names[-13:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
-                           "export", "evaluate", "model card"]
+    assert names[-16:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
+                           "export 3", "unfold", "stage 13", "export", "evaluate", "model card"]
 
 
 def test_recipe_evaluates_and_reports_the_checkpoint_it_exports():
-    """The exported checkpoint is the last soup's; the evaluation compares the runtime with that
+    """The exported checkpoint is the last stage's or soup's; the evaluation compares the runtime with that
     checkpoint, is written where the step says, and is the one the card reports."""
     steps = shipped_steps(Path("/r"), Path("/m"))
     by_name = {s.name: s for s in steps}
     export, evaluate, card = by_name["export"], by_name["evaluate"], by_name["model card"]
     ckpt = export.args[0]
-    assert [s for s in steps if s.module == "soup"][-1].outputs == [Path(ckpt)]
+    before = steps[:steps.index(export)]
+    last = [s for s in before if s.module in ("soup", "train")][-1]  # the last weights the recipe makes
+    assert (last.outputs if last.module == "soup" else [last.out / "ckpt.pt"]) == [Path(ckpt)]
     assert evaluate.args[evaluate.args.index("--parity") + 1] == ckpt
     written = evaluate.args[evaluate.args.index("--json") + 1]
     assert evaluate.outputs == [Path(written)] and Path(written).parent == Path(ckpt).parent

@@ -123,8 +123,9 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
             total_images += last["images_seen"]
             total_wall += wall
             side = last.get("image_size")
+            invocations = sum(r.get("invocations", 1) for r in runs)  # a record rebuilt from an earlier card stands for several
             lines.append(f"| {i} | `runs/{run_dir.name}` | {f'{side} px' if side else '?'} | {last.get('device', 'cpu')} | {last.get('batch_size', 32)} | {last['step']} of "
-                         f"{last['total_steps']} | {last['images_seen']:,} | {wall / 60:.0f} min ({len(runs)} invocation(s)) |")
+                         f"{last['total_steps']} | {last['images_seen']:,} | {wall / 60:.0f} min ({invocations} invocation(s)) |")
         lines += ["", f"In all **{total_images:,} images**, every one freshly rendered, in {total_wall / 60:.0f} min of training.", ""]
     lines += ["Stage 1 recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
               "counted in steps (with `--steps auto` the step count is fitted to `--time-budget` and re-fitted as the pace of the "

@@ -52,6 +52,27 @@ def class_token_ids(tokenizer, labels) -> torch.Tensor:
     return torch.tensor([[i[0], i[-1]] for i in ids])
 
 
+def aux_losses(model: TrainVLM, tok: torch.Tensor, batch: dict, device) -> tuple[torch.Tensor, ...]:
+    """The training-only heads on the vision tokens tok [B, N, D_vis]: object centre and cover per
+    cell, per-class counts, the cell's row and column. -> (center, cover, count, pos) losses."""
+    n_cls = model.n_classes
+    weight = torch.ones(n_cls + 1, device=device)
+    weight[n_cls] = 0.25  # background cells are the majority
+    center = F.cross_entropy(model.aux_center(tok).flatten(0, 1), batch["center"].to(device).flatten(), weight=weight)
+    cover = F.cross_entropy(model.aux_cover(tok).flatten(0, 1), batch["cover"].to(device).flatten(), weight=weight)
+    b = tok.shape[0]
+    count = F.cross_entropy(model.aux_count(tok.mean(1)).reshape(b * n_cls, 4), batch["count"].to(device).flatten(), reduction="sum") / b
+    g = model.config.vision.grid
+    pos_logits = model.aux_pos(tok)  # [B, N, 2G]
+    idx = torch.arange(g * g, device=device)
+    pos = F.cross_entropy(pos_logits[..., :g].flatten(0, 1), (idx % g).repeat(b)) + F.cross_entropy(pos_logits[..., g:].flatten(0, 1), (idx // g).repeat(b))
+    return center, cover, count, pos
+
+
+def aux_total(center, cover, count, pos):
+    return 0.5 * center + 0.3 * cover + 0.02 * count + 0.1 * pos
+
+
 def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device, class_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """LM loss on answer tokens + dense/global losses on the vision tokens.
 
@@ -67,17 +88,8 @@ def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device,
     mask = targets != -100
     lm_loss = F.cross_entropy(model.lm.logits(hid[mask]), targets[mask])
     n_cls = model.n_classes
-    weight = torch.ones(n_cls + 1, device=device)
-    weight[n_cls] = 0.25  # background cells are the majority
-    center = F.cross_entropy(model.aux_center(tok).flatten(0, 1), batch["center"].to(device).flatten(), weight=weight)
-    cover = F.cross_entropy(model.aux_cover(tok).flatten(0, 1), batch["cover"].to(device).flatten(), weight=weight)
-    b = images.shape[0]
-    count = F.cross_entropy(model.aux_count(tok.mean(1)).reshape(b * n_cls, 4), batch["count"].to(device).flatten(), reduction="sum") / b
-    g = model.config.vision.grid
-    pos_logits = model.aux_pos(tok)  # [B, N, 2G]
-    idx = torch.arange(g * g, device=device)
-    pos = F.cross_entropy(pos_logits[..., :g].flatten(0, 1), (idx % g).repeat(b)) + F.cross_entropy(pos_logits[..., g:].flatten(0, 1), (idx // g).repeat(b))
-    loss = lm_loss + 0.5 * center + 0.3 * cover + 0.02 * count + 0.1 * pos
+    center, cover, count, pos = aux_losses(model, tok, batch, device)
+    loss = lm_loss + aux_total(center, cover, count, pos)
     # detached tensors, not floats: .item() would wait for the GPU every step; the caller reads them when it prints
     parts = {"lm": lm_loss.detach(), "center": center.detach(), "cover": cover.detach(), "count": count.detach(), "pos": pos.detach()}
     if class_tokens is not None:
