@@ -91,9 +91,9 @@ class _Carrier:
         if self.layer_scale is None:
             bn.weight.copy_(g.float()), bn.bias.copy_(shift.float())
         else:  # RepMixer: x + ls * mixer(x); the layer scale takes the size, the BN scale is 1
-            ls = g.clamp_min(1e-6)
-            self.layer_scale.copy_(ls.float().reshape(self.layer_scale.shape))
-            bn.weight.fill_(1.0), bn.bias.copy_((shift / ls).float())
+            # g > 0: eps > 0 and s is finite; no clamp, which would break the equality above
+            self.layer_scale.copy_(g.float().reshape(self.layer_scale.shape))
+            bn.weight.fill_(1.0), bn.bias.copy_((shift / g).float())
 
 
 def _load_block(block: MobileOneBlock, w: torch.Tensor, b: torch.Tensor, carriers: list) -> None:
