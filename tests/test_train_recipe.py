@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tiny_vlm_train import recipe
-from tiny_vlm_train.recipe import NO_LIMIT, Step, resume_args, shipped_steps, status
+from tiny_vlm_train.recipe import NO_LIMIT, Step, display, resume_args, shipped_steps, status
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -130,6 +130,17 @@ def test_recipe_evaluates_and_reports_the_checkpoint_it_exports():
     written = evaluate.args[evaluate.args.index("--json") + 1]
     assert evaluate.outputs == [Path(written)] and Path(written).parent == Path(ckpt).parent
     assert card.args[card.args.index("--eval") + 1] == written and card.inputs == [Path(written)]
+
+
+def test_recipe_card_lists_every_command_of_the_chain():
+    """The card the recipe writes shows the soups, the intermediate export and the unfold
+    between the training stages, in the recipe's order, not only the stages."""
+    steps = shipped_steps(Path("/r"), Path("/m"))
+    card = steps[-1].args
+    listed = [card[i + 1] for i, a in enumerate(card) if a == "--train-command"]
+    chain = [s for s in steps if s.name not in ("export", "evaluate", "model card")]
+    assert listed == [display(s) for s in chain]
+    assert {"soup", "export", "unfold"} <= {s.module for s in chain}
 
 
 def test_shipped_metrics_are_the_model_card_s_evaluation():

@@ -190,7 +190,7 @@ def main(argv=None) -> None:
     ap.add_argument("--run", action="append", default=[], help="a training stage's run directory (repeat, in order)")
     ap.add_argument("--eval", default=None)
     ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
-    ap.add_argument("--train-command", action="append", default=[], help="the command of each stage (repeat, in order)")
+    ap.add_argument("--train-command", action="append", default=[], help="each command of the training chain: stages, soups, exports, unfolds (repeat, in order)")
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
     ap.add_argument("--eval-command", default="OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
     args = ap.parse_args(argv)

@@ -138,7 +138,7 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
     stages = [s for s in steps if s.kind == "train"]
     evaluation = steps[-1].outputs[0]
     card = ([str(model), *[a for s in stages for a in ("--run", str(s.out))], "--eval", str(evaluation)]
-            + [a for s in stages for a in ("--train-command", display(s))]
+            + [a for s in steps[:-2] for a in ("--train-command", display(s))]  # stages, soups, export 3, unfold: the whole chain
             + ["--export-command", display(steps[-2]), "--eval-command", display(steps[-1])])
     return steps + [Step("model card", "card", card, inputs=[evaluation], outputs=[model / "README.md", model / "metrics.json"])]
 
