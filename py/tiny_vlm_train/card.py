@@ -4,8 +4,9 @@ log and the evaluation JSON; the evaluation it reports is copied beside it as me
 
     python -m tiny_vlm_train.card models/tiny-vlm-emoji --run runs/default --run runs/gpu1 --eval runs/gpu1/eval.json
 
-Each `--run` is one training stage (a run directory with its train_runs.jsonl), in order; give the
-matching `--train-command` for each.
+Each `--run` is one training stage (a run directory with its train_runs.jsonl), in order;
+`--train-command` gives each command of the chain, in order (the stages, and the soups,
+exports and unfolds between them).
 """
 
 from __future__ import annotations
