@@ -39,6 +39,7 @@ import torch
 from tiny_vlm.config import ModelConfig
 
 from .model import ConvBN, MobileOneBlock, RepMixer, TrainVLM, identity_kernel
+from .train import aux_losses, aux_total, lr_at
 
 CALIBRATION_SEED = 7_000_003  # training-split scenes no run draws batches from
 
@@ -181,28 +182,23 @@ def unfold(tensors: dict[str, np.ndarray], config: ModelConfig, n_classes: int, 
     model = TrainVLM(config, n_classes)
     carriers = place(model, tensors)
     model.eval()
-    with torch.no_grad():
-        for b in batches:
-            model.encode(b["images"])
+    with torch.no_grad():  # eval mode computes the folded model before settle() and after it: one pass serves both
+        tokens = [model.encode(b["images"])[0] for b in batches]
         for c in carriers:
             c.settle()
-        tokens = [model.encode(b["images"])[0] for b in batches]  # eval mode: the folded model's tokens
     log(f"BatchNorm of {len(carriers)} convolutions calibrated on {sum(len(b['images']) for b in batches)} scenes")
     fit_aux_heads(model, tokens, batches, head_steps, log)
     return model
 
 
 def fit_aux_heads(model: TrainVLM, tokens: list[torch.Tensor], batches: list[dict], steps: int, log=print) -> None:
-    from .train import aux_losses, aux_total
-
     heads = [p for n, p in model.named_parameters() if n.startswith("aux_")]
     opt = torch.optim.AdamW(heads, lr=3e-3, weight_decay=0.0)
     first = last = None
     for step in range(steps):
         i = step % len(batches)
-        lr = 3e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr_at(step, steps, 3e-3, warmup=0, floor=0.0)
         loss = aux_total(*aux_losses(model, tokens[i], batches[i], "cpu"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
