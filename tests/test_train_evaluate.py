@@ -1,9 +1,14 @@
 """The evaluation command's metrics, computed by hand on small cases."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tiny_vlm_train.evaluate import describe_scores, weakest_classes
 from tiny_vlm_train.synthetic import synthetic_labels
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "tiny-vlm-emoji"
 
 
 def test_describe_scores_by_hand():
@@ -41,3 +46,110 @@ def test_weakest_classes_by_hand():
     assert rows[0]["recall"] == pytest.approx(1 / 3) and rows[1]["recall"] == pytest.approx(3 / 4)
     assert rows[0]["said_instead"] == ["purple cross"] and rows[1]["said_instead"] == ["purple cross"]
     assert weakest_classes(pairs, labels, min_count=5) == []
+
+
+def _per_scene(tp, fp, fn, exact, count_ok, yes_no_ok):
+    return {"tp": tp, "fp": fp, "fn": fn, "exact": exact, "count_ok": count_ok, "yes_no_ok": yes_no_ok}
+
+
+def test_intervals_collapse_when_every_scene_is_alike():
+    from tiny_vlm_train.evaluate import intervals
+
+    n = 40  # each scene: 2 objects found, 1 said wrongly, none missed -> F1 2*2 / (2*2 + 1) = 0.8
+    ci = intervals(_per_scene([2] * n, [1] * n, [0] * n, [0] * n, [1] * n, [1] * n))
+    assert ci["object_f1"] == pytest.approx([0.8, 0.8])
+    assert ci["exact_caption_rate"] == [0.0, 0.0] and ci["count_accuracy"] == [1.0, 1.0]
+
+
+def test_interval_width_follows_the_number_of_scenes():
+    """Half the answers right: the 95% interval of a rate over n scenes is about
+    +-1.96 * sqrt(0.25 / n) (normal approximation), so 16x the scenes gives a 4x narrower one."""
+    from tiny_vlm_train.evaluate import intervals
+
+    widths = {}
+    for n in (100, 1600):
+        half = [i % 2 for i in range(n)]
+        ci = intervals(_per_scene([1] * n, [0] * n, [0] * n, half, half, half))
+        lo, hi = ci["count_accuracy"]
+        assert lo < 0.5 < hi
+        widths[n] = hi - lo
+        assert widths[n] == pytest.approx(2 * 1.96 * (0.25 / n) ** 0.5, rel=0.2)
+    assert widths[100] / widths[1600] == pytest.approx(4, rel=0.25)
+
+
+def _eval_json(per_scene, seed=900_003):
+    return {"seed": seed, "n_scenes": len(per_scene["tp"]), "per_scene": per_scene}
+
+
+def test_compare_is_paired():
+    """b answers the count question right on 30 more scenes of 100 and is equal elsewhere: the
+    paired interval of the difference is about 0.3 +- 1.96 * sqrt(0.3 * 0.7 / 100) = 0.21 .. 0.39
+    (unpaired resampling would give about 0.17 .. 0.43); an identical run differs by exactly 0."""
+    from tiny_vlm_train.evaluate import compare
+
+    n = 100
+    base = dict(tp=[1] * n, fp=[0] * n, fn=[1] * n, exact=[0] * n, yes_no_ok=[1] * n)
+    a = _eval_json(_per_scene(count_ok=[int(i < 50) for i in range(n)], **base))
+    b = _eval_json(_per_scene(count_ok=[int(i < 80) for i in range(n)], **base))
+    c = compare(a, b)
+    assert c["count_accuracy"]["a"] == pytest.approx(0.5) and c["count_accuracy"]["b"] == pytest.approx(0.8)
+    assert c["count_accuracy"]["difference"] == pytest.approx(0.3)
+    lo, hi = c["count_accuracy"]["ci95"]
+    assert 0.19 < lo < 0.23 and 0.37 < hi < 0.41 and c["count_accuracy"]["b_ahead"] == 1.0
+    assert c["object_f1"]["difference"] == 0 and c["object_f1"]["ci95"] == [0.0, 0.0]
+    same = compare(a, a)
+    assert all(r["difference"] == 0 and r["ci95"] == [0.0, 0.0] and r["b_ahead"] == 0 for r in same.values())
+
+
+def test_compare_refuses_other_scenes(tmp_path, capsys):
+    from tiny_vlm_train.evaluate import compare, main
+
+    ps = _per_scene([1], [0], [0], [1], [1], [1])
+    with pytest.raises(ValueError, match="not the same scenes"):
+        compare(_eval_json(ps, seed=1), _eval_json(ps, seed=2))
+    with pytest.raises(ValueError, match="per-scene"):
+        compare({"seed": 1, "n_scenes": 1}, _eval_json(ps, seed=1))
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_eval_json(ps, seed=1)))
+    b.write_text(json.dumps(_eval_json(ps, seed=2)))
+    with pytest.raises(SystemExit):
+        main(["--compare", str(a), str(b)])
+    assert "not the same scenes" in capsys.readouterr().err
+    b.write_text(json.dumps(_eval_json(_per_scene([1], [0], [0], [0], [1], [1]), seed=1)))
+    main(["--compare", str(a), str(b)])
+    out = capsys.readouterr().out
+    assert "| exact_caption_rate | 1.000 | 0.000 | -1.000 |" in out
+
+
+def test_progress_line_rate_limited_and_final():
+    import io
+
+    from tiny_vlm_train.evaluate import Progress
+
+    out = io.StringIO()
+    bar = Progress(3, "scenes", every=1e9, stream=out)
+    for i in (1, 2, 3):
+        bar.update(i)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scenes 3/3 100.0%") and "done in" in lines[0]
+
+
+def test_evaluate_the_shipped_model_keeps_per_scene_counts():
+    """The evaluation command on the shipped model (NumPy runtime), a few held-out scenes: the
+    per-scene counts it keeps add up to its metrics, and the intervals hold the point values."""
+    from tiny_vlm_train.assets import missing_sources
+
+    missing = missing_sources()
+    if missing:
+        pytest.skip(f"training assets not installed ({', '.join(missing)}): python -m tiny_vlm_train.assets")
+    from tiny_vlm_train.evaluate import evaluate
+
+    m = evaluate(MODEL_DIR, n_scenes=6, progress=False)
+    ps = m["per_scene"]
+    assert all(len(v) == 6 for v in ps.values())
+    tp, fp, fn = sum(ps["tp"]), sum(ps["fp"]), sum(ps["fn"])
+    assert tp > 0 and m["object_precision"] == pytest.approx(tp / (tp + fp)) and m["object_recall"] == pytest.approx(tp / (tp + fn))
+    assert m["count_accuracy"] == pytest.approx(sum(ps["count_ok"]) / 6)
+    for k in ("object_f1", "exact_caption_rate", "count_accuracy", "yes_no_accuracy"):
+        lo, hi = m["ci95"][k]
+        assert lo <= m[k] <= hi

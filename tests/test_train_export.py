@@ -340,10 +340,13 @@ def test_model_card_writes_the_evaluation_it_reports_as_metrics_json(tmp_path, s
     evaluation = {"object_precision": 0.5, "object_recall": 0.25, "object_f1": 1 / 3, "class_precision": 0.5,
                   "class_recall": 0.25, "class_f1": 1 / 3, "exact_caption_rate": 0.125, "count_accuracy": 0.75,
                   "yes_no_accuracy": 0.875, "n_scenes": 8, "seed": 7, "describe_frame_ms_median": 30.0,
-                  "describe_frame_ms_p90": 31.0, "encode_ms_median": 20.0, "machine": "test"}
+                  "describe_frame_ms_p90": 31.0, "encode_ms_median": 20.0, "machine": "test",
+                  "ci95": {"object_f1": [0.25, 0.4], "count_accuracy": [0.5, 1.0]}}
     (tmp_path / "eval.json").write_text(json.dumps(evaluation))
     card = write_card(model_dir, [], tmp_path / "eval.json", [], "export", "evaluate").read_text()
-    assert "| **count accuracy** | **0.750** |" in card
+    assert "| **count accuracy** | **0.750** | 0.500 – 1.000 | ≥ 0.95 |" in card
+    assert "| **describe object F1** (instances, counts included) | **0.333** | 0.250 – 0.400 | ≥ 0.95 |" in card
+    assert "| **yes/no accuracy** | **0.875** |  | ≥ 0.97 |" in card  # no interval recorded for it
     assert json.loads((model_dir / "metrics.json").read_text()) == evaluation
     write_card(model_dir, [], None, [], "export", "evaluate")
     assert not (model_dir / "metrics.json").exists()

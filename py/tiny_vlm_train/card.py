@@ -51,6 +51,11 @@ def read_runs_log(run_dir) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
 
 
+def _ci(m: dict, key: str) -> str:
+    lo_hi = m.get("ci95", {}).get(key)
+    return f"{lo_hi[0]:.3f} – {lo_hi[1]:.3f}" if lo_hi else ""
+
+
 def _fmt(x, nd=3):
     return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
 
@@ -150,14 +155,17 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
         lines += [f"{m['n_scenes']} freshly generated held-out scenes (seed {m['seed']}): only the held-out emoji style and held-out "
                   "backgrounds; one describe, one count and one presence question per scene, greedy decoding with the NumPy runtime "
                   "on the shipped int8 weights.", "",
-                  "| metric | value | target |", "|---|---|---|",
-                  f"| describe object precision | {_fmt(m['object_precision'])} | |",
-                  f"| describe object recall | {_fmt(m['object_recall'])} | |",
-                  f"| **describe object F1** (instances, counts included) | **{_fmt(m['object_f1'])}** | ≥ 0.95 |",
-                  f"| describe class F1 (ignoring counts) | {_fmt(m['class_f1'])} | |",
-                  f"| exact-caption rate | {_fmt(m['exact_caption_rate'])} | |",
-                  f"| **count accuracy** | **{_fmt(m['count_accuracy'])}** | ≥ 0.95 |",
-                  f"| **yes/no accuracy** | **{_fmt(m['yes_no_accuracy'])}** | ≥ 0.97 |", ""]
+                  "| metric | value | 95% interval | target |", "|---|---|---|---|",
+                  f"| describe object precision | {_fmt(m['object_precision'])} | | |",
+                  f"| describe object recall | {_fmt(m['object_recall'])} | | |",
+                  f"| **describe object F1** (instances, counts included) | **{_fmt(m['object_f1'])}** | {_ci(m, 'object_f1')} | ≥ 0.95 |",
+                  f"| describe class F1 (ignoring counts) | {_fmt(m['class_f1'])} | | |",
+                  f"| exact-caption rate | {_fmt(m['exact_caption_rate'])} | {_ci(m, 'exact_caption_rate')} | |",
+                  f"| **count accuracy** | **{_fmt(m['count_accuracy'])}** | {_ci(m, 'count_accuracy')} | ≥ 0.95 |",
+                  f"| **yes/no accuracy** | **{_fmt(m['yes_no_accuracy'])}** | {_ci(m, 'yes_no_accuracy')} | ≥ 0.97 |", ""]
+        if "ci95" in m:
+            lines += [f"The intervals come from a bootstrap over the {m['n_scenes']} scenes: how far each number would move on "
+                      "another draw of as many held-out scenes, not how the model would do in another unseen style.", ""]
         if "parity" in m:
             p = m["parity"]
             lines += [f"Runtime vs PyTorch: on {p['answers']} answers ({p['answers'] // 3} held-out scenes x 3 questions) the NumPy runtime "
