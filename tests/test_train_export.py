@@ -329,6 +329,44 @@ def test_model_card_gives_each_stage_its_own_input_side(tmp_path, setup):
     assert "In all **992 images**" in card
 
 
+def test_model_card_again_without_the_run_directories(tmp_path, setup):
+    """The model folder keeps what its card was written from (card.json): with the run
+    directories and notes gone, `card --again` writes the same card; `--again --eval` puts a
+    new evaluation in; a folder without card.json says what to do."""
+    import shutil
+
+    from tiny_vlm_train.card import main, write_card
+
+    labels, tok_json, config, _ = setup
+    write_model(tmp_path, TrainVLM(config, len(labels)).eval(), labels, tok_json, "int8")
+    model_dir = tmp_path / "int8"
+    run = tmp_path / "runs" / "gpu9"
+    run.mkdir(parents=True)
+    (run / "train_runs.jsonl").write_text(json.dumps({"step": 10, "total_steps": 10, "images_seen": 2560, "wall_s_this_run": 120.0,
+                                                      "batch_size": 256, "image_size": 64, "device": "GPU X"}) + "\n")
+    notes = tmp_path / "runs" / "history.md"
+    notes.write_text("### History\n\nStage 9 ran on GPU X.\n")
+    evaluation = {"object_precision": 0.5, "object_recall": 0.5, "object_f1": 0.5, "class_precision": 0.5, "class_recall": 0.5,
+                  "class_f1": 0.5, "exact_caption_rate": 0.25, "count_accuracy": 0.75, "yes_no_accuracy": 0.875, "n_scenes": 8,
+                  "seed": 7, "describe_frame_ms_median": 30.0, "describe_frame_ms_p90": 31.0, "encode_ms_median": 20.0, "machine": "test"}
+    (run / "eval.json").write_text(json.dumps(evaluation))
+    first = write_card(model_dir, [run], run / "eval.json", ["train --out ../runs/gpu9"], "export", "evaluate", notes).read_text()
+    assert "| 1 | `runs/gpu9` | 64 px | GPU X | 256 |" in first and "Stage 9 ran on GPU X." in first
+    shutil.rmtree(tmp_path / "runs")
+    (model_dir / "README.md").unlink()
+    main([str(model_dir), "--again"])
+    assert (model_dir / "README.md").read_text() == first
+    better = dict(evaluation, count_accuracy=0.875)
+    (tmp_path / "new.json").write_text(json.dumps(better))
+    main([str(model_dir), "--again", "--eval", str(tmp_path / "new.json")])
+    card = (model_dir / "README.md").read_text()
+    assert "| **count accuracy** | **0.875** |" in card and "Stage 9 ran on GPU X." in card
+    assert json.loads((model_dir / "metrics.json").read_text()) == better
+    (model_dir / "card.json").unlink()
+    with pytest.raises(SystemExit):
+        main([str(model_dir), "--again"])
+
+
 def test_model_card_writes_the_evaluation_it_reports_as_metrics_json(tmp_path, setup):
     """The card copies its evaluation beside the weights as metrics.json (shipped with the
     site); a card written without an evaluation removes an earlier model's metrics.json."""

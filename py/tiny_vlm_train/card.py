@@ -3,10 +3,16 @@ log and the evaluation JSON; the evaluation it reports is copied beside it as me
 (shipped with the site), so the two always describe the same weights.
 
     python -m tiny_vlm_train.card models/tiny-vlm-emoji --run runs/default --run runs/gpu1 --eval runs/gpu1/eval.json
+    python -m tiny_vlm_train.card models/tiny-vlm-emoji --again   # the same card from what the model folder keeps
 
 Each `--run` is one training stage (a run directory with its train_runs.jsonl), in order;
 `--train-command` gives each command of the chain, in order (the stages, and the soups,
 exports and unfolds between them).
+
+Everything else the card is made of (each stage's run records, the commands, the notes) is
+kept beside it in card.json (not shipped with the site), so `--again` rewrites the card, after
+a change to this module or a new evaluation (`--again --eval NEW.json`), without the run
+directories, which live outside the repository and can be lost with a machine.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from tiny_vlm import load_weights
 from .grammar import COUNT_TEMPLATES, DESCRIBE_PROMPTS, PRESENCE_TEMPLATES
 from .scenes import background_files
 from .sprites import HELDOUT_STYLES, TRAIN_STYLES
+
+CARD_RECORD = "card.json"  # beside the card: what it was written from (not shipped)
 
 LICENCES = """| source | used for | licence |
 |---|---|---|
@@ -62,16 +70,41 @@ def _fmt(x, nd=3):
 
 def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_commands: list, export_command: str,
                eval_command: str, notes: Path | None = None) -> Path:
+    """The card from run directories, an evaluation JSON and notes; what it used goes to card.json."""
     model_dir = Path(model_dir)
+    record = {"runs": [{"run": Path(d).name, "records": read_runs_log(d)} for d in run_dirs or ()
+                       if (Path(d) / "train_runs.jsonl").exists()],
+              "train_commands": list(train_commands), "export_command": export_command, "eval_command": eval_command,
+              "eval_json": str(eval_json) if eval_json else None, "notes_path": str(notes) if notes else None,
+              "notes": Path(notes).read_text() if notes and Path(notes).exists() else None}
+    m = json.loads(Path(eval_json).read_text()) if eval_json and Path(eval_json).exists() else None
+    (model_dir / CARD_RECORD).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return _write(model_dir, record, m)
+
+
+def rewrite_card(model_dir: Path, eval_json: Path | None = None) -> Path:
+    """The card again from the model folder's card.json and metrics.json (or a new evaluation)."""
+    model_dir = Path(model_dir)
+    path = model_dir / CARD_RECORD
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: write the card once with --run/--eval (it keeps what it used there)")
+    record = json.loads(path.read_text())
+    if eval_json:
+        record["eval_json"] = str(eval_json)
+        path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    source = Path(eval_json) if eval_json else model_dir / "metrics.json"
+    m = json.loads(source.read_text()) if source.exists() else None
+    return _write(model_dir, record, m)
+
+
+def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
     w = load_weights(str(model_dir / "model.safetensors"))
     c = w.config
     labels = json.loads((model_dir / "labels.json").read_text())
     size = (model_dir / "model.safetensors").stat().st_size
-    stages = []  # (run dir, its invocations)
-    for run_dir in run_dirs or ():
-        if (Path(run_dir) / "train_runs.jsonl").exists():
-            stages.append((Path(run_dir), read_runs_log(run_dir)))
-    m = json.loads(Path(eval_json).read_text()) if eval_json and Path(eval_json).exists() else None
+    stages = [(r["run"], r["records"]) for r in record["runs"]]  # (run name, its invocations)
+    train_commands, export_command, eval_command = record["train_commands"], record["export_command"], record["eval_command"]
+    eval_json, notes = record["eval_json"], record["notes_path"]
     v, lm = c.vision, c.lm
     lines = [f"# {c.name}", ""]
     lines += [f"A tiny FastVLM-architecture vision-language model trained from scratch by `py/tiny_vlm_train` on rendered "
@@ -123,14 +156,14 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
     if stages:
         lines += ["| stage | run | input | device | batch | steps | images this stage | wall time |", "|---|---|---|---|---|---|---|---|"]
         total_images = total_wall = 0
-        for i, (run_dir, runs) in enumerate(stages, 1):
+        for i, (run_name, runs) in enumerate(stages, 1):
             last = runs[-1]
             wall = sum(r["wall_s_this_run"] for r in runs)
             total_images += last["images_seen"]
             total_wall += wall
             side = last.get("image_size")
             invocations = sum(r.get("invocations", 1) for r in runs)  # a record rebuilt from an earlier card stands for several
-            lines.append(f"| {i} | `runs/{run_dir.name}` | {f'{side} px' if side else '?'} | {last.get('device', 'cpu')} | {last.get('batch_size', 32)} | {last['step']} of "
+            lines.append(f"| {i} | `runs/{run_name}` | {f'{side} px' if side else '?'} | {last.get('device', 'cpu')} | {last.get('batch_size', 32)} | {last['step']} of "
                          f"{last['total_steps']} | {last['images_seen']:,} | {wall / 60:.0f} min ({invocations} invocation(s)) |")
         lines += ["", f"In all **{total_images:,} images**, every one freshly rendered, in {total_wall / 60:.0f} min of training.", ""]
     lines += ["Stage 1 recipe: AdamW (betas 0.9/0.98, weight decay 0.05 on matrices), peak LR 2e-3, 300 warmup steps then cosine to 3% "
@@ -143,13 +176,13 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
               "Curriculum: scenes with at most 1, 2, 3, then 4 objects over the first 4/12/25% of training.", "",
               "Commands (run from `py/`; the first installs the sources):", "", "```sh", "python -m tiny_vlm_train.assets",
               *train_commands, export_command, eval_command,
-              f"python -m tiny_vlm_train.card ../models/{model_dir.name} " + " ".join(f"--run ../runs/{d.name}" for d, _ in stages)
+              f"python -m tiny_vlm_train.card ../models/{model_dir.name} " + " ".join(f"--run ../runs/{d}" for d, _ in stages)
               + (f" --eval ../{Path(eval_json).parent.parent.name}/{Path(eval_json).parent.name}/{Path(eval_json).name}" if eval_json else "")
               + (f" --notes ../{Path(notes).parent.parent.name}/{Path(notes).parent.name}/{Path(notes).name}" if notes else ""),
               "```", "",
               "`--resume` continues an interrupted run from `runs/default/ckpt.pt` (written every 5 minutes). A GPU is used when present.", ""]
-    if notes and Path(notes).exists():
-        lines += [Path(notes).read_text().strip(), ""]
+    if record["notes"]:
+        lines += [record["notes"].strip(), ""]
     lines += ["## Evaluation (NumPy runtime, held-out scenes)", ""]
     if m:
         lines += [f"{m['n_scenes']} freshly generated held-out scenes (seed {m['seed']}): only the held-out emoji style and held-out "
@@ -196,6 +229,8 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
+    ap.add_argument("--again", action="store_true", help="rewrite the card from the model folder's card.json and metrics.json "
+                    "(with --eval: that evaluation instead)")
     ap.add_argument("--run", action="append", default=[], help="a training stage's run directory (repeat, in order)")
     ap.add_argument("--eval", default=None)
     ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
@@ -203,6 +238,14 @@ def main(argv=None) -> None:
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
     ap.add_argument("--eval-command", default="OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
     args = ap.parse_args(argv)
+    if args.again:
+        if args.run or args.train_command or args.notes:
+            ap.error("--again takes the runs, commands and notes from card.json; only --eval may change")
+        try:
+            print(rewrite_card(Path(args.model_dir), args.eval))
+        except FileNotFoundError as e:
+            ap.error(str(e))
+        return
     commands = args.train_command or ["python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900"]
     print(write_card(Path(args.model_dir), args.run, args.eval, commands, args.export_command, args.eval_command, args.notes))
 
