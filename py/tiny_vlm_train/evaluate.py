@@ -109,14 +109,13 @@ def compare(a: dict, b: dict, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -
             raise ValueError("an evaluation JSON without per-scene counts (written before they were kept): evaluate again")
     if (a["seed"], a["n_scenes"]) != (b["seed"], b["n_scenes"]):
         raise ValueError(f"not the same scenes: seed {a['seed']} x {a['n_scenes']} against seed {b['seed']} x {b['n_scenes']}")
-    idx = _resamples(a["n_scenes"], samples, seed)
-    all_scenes = np.arange(a["n_scenes"])
+    idx, every = _resamples(a["n_scenes"], samples, seed), np.arange(a["n_scenes"])
+    (va, ba), (vb, bb) = ((_headline(m["per_scene"], every), _headline(m["per_scene"], idx)) for m in (a, b))
     out = {}
     for k in HEADLINE:
-        va, vb = float(_headline(a["per_scene"], all_scenes)[k]), float(_headline(b["per_scene"], all_scenes)[k])
-        d = _headline(b["per_scene"], idx)[k] - _headline(a["per_scene"], idx)[k]
-        out[k] = {"a": va, "b": vb, "difference": vb - va, "ci95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))],
-                  "b_ahead": float(np.mean(d > 0))}
+        d = bb[k] - ba[k]
+        out[k] = {"a": float(va[k]), "b": float(vb[k]), "difference": float(vb[k] - va[k]),
+                  "ci95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))], "b_ahead": float(np.mean(d > 0))}
     return out
 
 
