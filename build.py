@@ -182,13 +182,30 @@ def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> Non
 # --- assembly -------------------------------------------------------------------------
 
 
-def prepare_out(out: Path) -> None:
-    """Empty the output folder, refusing to wipe a folder that is not a previous build."""
+def check_out(out: Path) -> None:
+    """Refuse to replace a folder that is not a previous build."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
+        raise BuildError(f"{out} exists, is not empty and holds no manifest.json: refusing to overwrite it")
+
+
+def replace_out(staged: Path, out: Path) -> None:
+    """Put the finished build in place of the old one: a build that fails or is interrupted
+    leaves the previous site as it was (and no half-written folder in its place)."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():
-        if any(out.iterdir()) and not (out / "manifest.json").is_file():
-            raise BuildError(f"{out} exists, is not empty and holds no manifest.json: refusing to overwrite it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+        out.rename(old)
+    staged.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def options_key(args: argparse.Namespace) -> str:
+    """A digest of what a build was asked for (model, random model, kernels, NumPy source,
+    wheel), kept in manifest.json: serve.py rebuilds when its own request differs, not only
+    when a source file is newer. A digest, so that the public manifest names no local paths."""
+    model = "random" if args.random_model else (str(Path(args.model).resolve()) if args.model else "default")
+    request = {"model": model, "kernels": args.kernels, "numpy_from_cdn": bool(args.numpy_from_cdn),
+               "wheel": str(Path(args.wheel).resolve()) if args.wheel else None}
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def copy(src: Path, out: Path, rel: str) -> str:
@@ -214,9 +231,12 @@ def precompress(out: Path, rels) -> tuple[int, int, int]:
 
 
 def build(args: argparse.Namespace) -> Path:
-    out = Path(args.out).resolve()
-    with tempfile.TemporaryDirectory(prefix="tiny-vlm-build-") as tmp:
-        work = Path(tmp)
+    final = Path(args.out).resolve()
+    check_out(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tiny-vlm-build-") as tmp, \
+            tempfile.TemporaryDirectory(prefix=f".{final.name}.new-", dir=final.parent, ignore_cleanup_errors=True) as staged:
+        work, out = Path(tmp), Path(staged)
         pyodide = pyodide_dir()
         lock = json.loads((pyodide / "pyodide-lock.json").read_text())
         model_dir = pick_model_dir(args.model, args.random_model, work)
@@ -231,7 +251,6 @@ def build(args: argparse.Namespace) -> Path:
         elif args.kernels == "auto":
             log("kernels: skipped (wabt's wat2wasm is not installed: apt-get install wabt); the worker will use NumPy only")
 
-        prepare_out(out)
         web_files = [copy(p, out, p.name) for p in sorted(WEB.iterdir()) if p.is_file() and p.suffix in WEB_SUFFIXES]
         log(f"web: {len(web_files)} files from web/")
         core = [copy(pyodide / name, out, f"pyodide/{name}") for name in PYODIDE_CORE]
@@ -266,10 +285,14 @@ def build(args: argparse.Namespace) -> Path:
             "model": {"name": model_dir.name, "files": model_rels},
             "kernels": kernel_rels or None,
             "files": files,
+            "build_options": options_key(args),
         }
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         twins, before, after = precompress(out, files)
         log(f"gzip twins for serving: {twins} files, {before / 1e6:.1f} -> {after / 1e6:.1f} MB")
+        out.chmod(0o755)  # mkdtemp's 0700 would hide the site from a web server running as another user
+        replace_out(out, final)  # the staging name is gone: its cleanup has nothing to do
+    out = final
     total = sum(f["bytes"] for f in files.values())
     log(f"wrote {out} ({len(files) + 1} files, {total / 1e6:.1f} MB)")
     return out
@@ -305,6 +328,9 @@ def main(argv=None) -> int:
         build(parse_args(argv))
     except BuildError as err:
         print(f"[build] error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # disk full, permissions, a file missing from node_modules
+        print(f"[build] error: {err} (the previous build, if any, was left as it was)", file=sys.stderr)
         return 1
     return 0
 

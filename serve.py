@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import email.utils
 import http.server
+import json
 import os
+import socket
 import sys
 from functools import partial
 from pathlib import Path
@@ -121,12 +123,26 @@ class QuietSiteHandler(SiteHandler):
 def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False):
     """A threading HTTP server for `directory` (port 0: any free port; see server.server_port)."""
     handler = partial(QuietSiteHandler if quiet else SiteHandler, directory=str(directory))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    server_class = http.server.ThreadingHTTPServer
+    if ":" in host:  # an IPv6 address such as ::1 or ::
+        server_class = type("ThreadingHTTPServer6", (server_class,), {"address_family": socket.AF_INET6})
+    return server_class((host, port), handler)
 
 
-def needs_build(out: Path, model: str | None) -> bool:
+def needs_build(out: Path, model: str | None) -> str | None:
+    """Why `out` must be (re)built before serving the app on `model`, or None when it is current."""
     manifest = out / "manifest.json"
-    return not manifest.is_file() or manifest.stat().st_mtime < build.newest_source_mtime(model)
+    if not manifest.is_file():
+        return "it is missing"
+    try:
+        recorded = json.loads(manifest.read_text()).get("build_options")
+    except ValueError:
+        return "its manifest.json is not valid JSON"
+    if recorded != build.options_key(build.parse_args(["--model", model] if model else [])):
+        return "it was built with other options (another model, a random model, no kernels or NumPy from the CDN)"
+    if manifest.stat().st_mtime < build.newest_source_mtime(model):
+        return "it is older than its sources"
+    return None
 
 
 def main(argv=None) -> int:
@@ -138,14 +154,19 @@ def main(argv=None) -> int:
     parser.add_argument("--no-build", action="store_true", help="serve --dir as it is")
     args = parser.parse_args(argv)
     out = Path(args.dir).resolve()
-    if not args.no_build and needs_build(out, args.model):
-        print(f"[serve] {out} is missing or older than its sources: building it")
+    reason = None if args.no_build else needs_build(out, args.model)
+    if reason:
+        print(f"[serve] building {out}: {reason}")
         build_args = ["--out", str(out)] + (["--model", args.model] if args.model else [])
         if build.main(build_args) != 0:
             return 1
+    try:
+        served = json.loads((out / "manifest.json").read_text())["model"]["name"]
+    except (OSError, ValueError, KeyError):
+        served = "unknown (no manifest.json)"
     server = make_server(out, args.host, args.port)
-    shown = "127.0.0.1" if args.host in ("127.0.0.1", "localhost") else args.host
-    print(f"[serve] tiny-vlm at http://{shown}:{server.server_port}/  (serving {out}; Ctrl-C stops)")
+    shown = "127.0.0.1" if args.host in ("127.0.0.1", "localhost") else (f"[{args.host}]" if ":" in args.host else args.host)
+    print(f"[serve] tiny-vlm at http://{shown}:{server.server_port}/  (serving {out}, model {served}; Ctrl-C stops)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("[serve] note: browsers allow the camera only on https:// or localhost; use an https proxy/tunnel or upload images")
     try:

@@ -59,8 +59,35 @@ def test_pure_wheel_matches_the_package(tmp_path):
 def test_refuses_to_wipe_a_folder_that_is_not_a_build(tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(build.BuildError, match="refusing to overwrite"):
-        build.prepare_out(tmp_path)
-    assert (tmp_path / "precious.txt").exists()
+        build.check_out(tmp_path)
+    assert build.main(["--out", str(tmp_path), "--random-model", "--numpy-from-cdn", "--kernels", "off"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+def test_a_failed_build_leaves_the_previous_site_as_it_was(site, tmp_path, monkeypatch, capsys):
+    previous = tmp_path / "dist"
+    shutil.copytree(site, previous)
+    before = sorted(p.relative_to(previous).as_posix() for p in previous.rglob("*"))
+
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(build, "precompress", disk_full)  # fails after every file was copied
+    assert build.main(["--out", str(previous), "--random-model", "--numpy-from-cdn", "--kernels", "off"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.relative_to(previous).as_posix() for p in previous.rglob("*")) == before
+    assert (previous / "manifest.json").read_bytes() == (site / "manifest.json").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]  # no staging folder left behind
+
+
+def test_serve_rebuilds_when_the_build_options_differ(site):
+    # the fixture's site was built with --random-model --numpy-from-cdn: not what serve.py
+    # builds for the default model, however new its files are
+    assert "other options" in serve.needs_build(site, None)
+    assert "missing" in serve.needs_build(site.parent / "nothing-here", None)
+    same = build.parse_args(["--random-model", "--numpy-from-cdn"])
+    assert json.loads((site / "manifest.json").read_text())["build_options"] == build.options_key(same)
+    assert build.options_key(same) != build.options_key(build.parse_args(["--random-model"]))
+    assert build.options_key(build.parse_args([])) != build.options_key(build.parse_args(["--kernels", "off"]))
 
 
 @pytest.fixture(scope="module")

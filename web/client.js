@@ -28,15 +28,20 @@ export class TinyVLM {
     const base = new URL(options.baseUrl ?? ".", import.meta.url);
     const worker = new Worker(new URL("worker.js", base), { type: "module" });
     const vlm = new TinyVLM(worker);
-    await vlm.#boot(
-      {
-        manifest: new URL("manifest.json", base).href,
-        pyodideIndex: new URL("pyodide/", base).href,
-        ...(options.numpyCdn ? { numpyCdn: options.numpyCdn } : {}),
-      },
-      options.onProgress ?? (() => {}),
-      options.timeoutMs ?? 300_000,
-    );
+    try {
+      await vlm.#boot(
+        {
+          manifest: new URL("manifest.json", base).href,
+          pyodideIndex: new URL("pyodide/", base).href,
+          ...(options.numpyCdn ? { numpyCdn: options.numpyCdn } : {}),
+        },
+        options.onProgress ?? (() => {}),
+        options.timeoutMs ?? 300_000,
+      );
+    } catch (err) {
+      worker.terminate(); // a failed boot must not keep Pyodide and the model in memory, or report later
+      throw err;
+    }
     return vlm;
   }
 
@@ -49,7 +54,7 @@ export class TinyVLM {
   constructor(worker) {
     this.#worker = worker;
     worker.onmessage = (event) => this.#onMessage(event.data);
-    worker.onerror = (event) => this.#fail(`the worker failed: ${event.message || "could not start (module workers needed)"}`);
+    worker.onerror = (event) => this.#fail(`the worker failed: ${event.message || "it could not start (worker.js did not load, or this browser has no module workers)"}`);
     worker.onmessageerror = () => this.#fail("the worker sent a message that could not be read");
   }
 
@@ -60,7 +65,8 @@ export class TinyVLM {
 
   #boot(urls, onProgress, timeoutMs) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TinyVLMError(P.ErrorCode.BOOT, `loading took longer than ${timeoutMs / 1000} s`)), timeoutMs);
+      // The timeout ends the boot like any other failure: no progress or `ready` is reported after it.
+      const timer = setTimeout(() => this.#fail(`loading took longer than ${timeoutMs / 1000} s`), timeoutMs);
       this.#boot_handlers = {
         onProgress,
         resolve: (info) => (clearTimeout(timer), resolve(info)),

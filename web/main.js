@@ -13,6 +13,8 @@ const CAMERA_CONSTRAINTS = {
 const PRESET_FALLBACK = { name: "dog", plural: "dogs" };
 const HISTORY_SIZE = 50;
 const SW_CONTROL_WAIT_MS = 2000; // first visit: how long the boot waits for the service worker to take control
+const CONTINUOUS_MIN_INTERVAL_MS = 250; // continuous mode: at most four answers a second (a phone's battery)
+const MAX_STILL_SIDE = 1024; // uploaded photos are cropped and scaled down to this side (canvas limits on phones)
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -35,6 +37,7 @@ const ui = {
   answer: $("answer"),
   stats: $("stats"),
   modelName: $("model-name"),
+  update: $("update"),
 };
 
 const app = {
@@ -48,6 +51,7 @@ const app = {
   lastResult: null,
   history: [], // the last HISTORY_SIZE results: {text, reason, stats, prompt}
   labels: [],
+  lastSpoken: null, // continuous mode reads an answer aloud only when it differs from the last one
 };
 
 // Tests and other scripts: window.tinyVLM.ready resolves to the loaded client.
@@ -105,7 +109,7 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
 
 function browserProblem() {
   if (typeof WebAssembly !== "object") return "This browser has no WebAssembly. tiny-vlm runs Python compiled to WebAssembly; please use a current Chrome, Edge, Firefox or Safari.";
-  if (!WebAssembly.validate(SIMD_PROBE)) return "This browser does not support WebAssembly SIMD, which tiny-vlm needs. Please update your browser (Chrome 91+, Firefox 89+, Safari 16.4+) or turn SIMD back on.";
+  if (!WebAssembly.validate(SIMD_PROBE)) return "This browser does not support WebAssembly SIMD, which tiny-vlm needs. Please update your browser (Chrome 98+, Edge 98+, Firefox 114+, Safari 16.4+) or turn SIMD back on.";
   if (typeof Worker !== "function") return "This browser has no Web Workers, which tiny-vlm needs.";
   return null;
 }
@@ -118,7 +122,7 @@ async function registerServiceWorker() {
   navigator.serviceWorker.addEventListener("message", (event) => {
     if (event.data?.type === "updated") {
       window.tinyVLM.updateReady = true;
-      if (!app.running) setStatus("A new version was downloaded: reload the page to use it.");
+      ui.update.hidden = false; // its own line: answers' status updates do not overwrite it
     }
   });
   const registered = navigator.serviceWorker.register("sw.js").then(
@@ -141,8 +145,12 @@ function showProgress({ stage, label, loaded, total }) {
   progressLog.push({ stage, loaded, total, t: Math.round(performance.now()) });
   ui.progress.hidden = false;
   ui.progress.dataset.stage = stage;
-  ui.progressBar.max = total || 1;
-  ui.progressBar.value = total ? loaded : 0;
+  if (total) {
+    ui.progressBar.max = total;
+    ui.progressBar.value = loaded;
+  } else {
+    ui.progressBar.removeAttribute("value"); // size unknown: an indeterminate bar, not 0%
+  }
   ui.progressText.textContent = total > 1 ? `${formatBytes(loaded)} / ${formatBytes(total)}` : "";
   setStatus(`${label}…`);
 }
@@ -181,18 +189,27 @@ async function startCamera() {
     return;
   }
   ui.video.srcObject = app.stream;
-  ui.video.hidden = false;
-  ui.still.hidden = true;
   ui.cameraMessage.hidden = true;
-  ui.useCamera.hidden = true;
-  app.source = "camera";
+  if (app.source === "image") {
+    // The user chose an image while the browser asked about the camera: keep their image.
+    ui.useCamera.hidden = false;
+  } else {
+    showCamera();
+  }
   try {
     await ui.video.play();
   } catch {
     // autoplay of a muted inline video is allowed; if not, the first frame still arrives
   }
-  ui.dropzone.dataset.source = "camera";
   updateButtons();
+}
+
+function showCamera() {
+  ui.video.hidden = false;
+  ui.still.hidden = true;
+  ui.useCamera.hidden = true;
+  app.source = "camera";
+  ui.dropzone.dataset.source = "camera";
 }
 
 function cameraUnavailable(message) {
@@ -214,11 +231,20 @@ async function useImageFile(file) {
     showError(`Could not decode ${file.name}. Try a JPEG or PNG.`);
     return;
   }
-  const side = Math.min(bitmap.width, bitmap.height);
-  ui.still.width = side;
-  ui.still.height = side;
-  ui.still.getContext("2d").drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, side, side);
-  bitmap.close();
+  try {
+    // The centre square, scaled down to at most MAX_STILL_SIDE: a 24 MP photo's square is
+    // past what phone browsers allow a canvas, and the model sees 224 px anyway.
+    const crop = Math.min(bitmap.width, bitmap.height);
+    const side = Math.min(crop, MAX_STILL_SIDE);
+    ui.still.width = side;
+    ui.still.height = side;
+    ui.still.getContext("2d").drawImage(bitmap, (bitmap.width - crop) / 2, (bitmap.height - crop) / 2, crop, crop, 0, 0, side, side);
+  } catch (err) {
+    showError(`Could not show ${file.name}: ${err.message}`);
+    return;
+  } finally {
+    bitmap.close();
+  }
   ui.still.hidden = false;
   ui.video.hidden = true;
   ui.cameraMessage.hidden = true;
@@ -251,24 +277,45 @@ function grabFrame() {
 
 // --- answering --------------------------------------------------------------------
 
+const continuing = () => ui.continuous.checked && app.source === "camera" && !app.wantStop;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function run() {
   if (app.running || !app.vlm || !app.source) return;
+  const hadFocus = document.activeElement === ui.start;
   app.running = true;
   app.wantStop = false;
+  app.lastSpoken = null;
   clearError();
   updateButtons();
+  if (hadFocus) ui.stop.focus(); // Start is disabled now: keep keyboard users on the button that acts
+  let result = null;
   try {
+    setStatus(continuing() ? "Answering continuously…" : "Answering…"); // once, not per answer (screen readers)
     do {
-      await answerOnce();
-    } while (ui.continuous.checked && app.source === "camera" && !app.wantStop);
+      const began = performance.now();
+      result = await answerOnce();
+      if (continuing()) await pace(began);
+    } while (continuing());
+    setStatus(result?.reason === "stopped" || app.wantStop ? "Stopped." : "Done.");
   } catch (err) {
     showError(`Answering failed: ${err.message}`);
     setStatus("Error.");
   } finally {
+    ui.answer.removeAttribute("aria-busy");
+    const stopHadFocus = document.activeElement === ui.stop;
     app.running = false;
     app.abort = null;
     updateButtons();
+    if (stopHadFocus) ui.start.focus();
   }
+}
+
+/** Continuous mode, between answers: a minimum interval, nothing while the page is hidden,
+ * and no new answer while the last one is still being read aloud. */
+async function pace(began) {
+  await sleep(Math.max(0, CONTINUOUS_MIN_INTERVAL_MS - (performance.now() - began)));
+  while (!app.wantStop && (document.hidden || (ui.speak.checked && window.speechSynthesis?.speaking))) await sleep(100);
 }
 
 async function answerOnce() {
@@ -277,7 +324,7 @@ async function answerOnce() {
   app.abort = new AbortController();
   ui.answer.textContent = "";
   ui.answer.dataset.state = "streaming";
-  setStatus("Answering…");
+  ui.answer.setAttribute("aria-busy", "true"); // screen readers read the answer once, when it is whole
   const result = await app.vlm.infer(frame, prompt, {
     signal: app.abort.signal,
     maxTokens: 32,
@@ -290,12 +337,14 @@ async function answerOnce() {
   if (ui.answer.textContent !== result.text) ui.answer.textContent = result.text; // no re-announcement
   ui.answer.dataset.state = result.reason;
   ui.answer.dataset.count = String(app.answers);
+  ui.answer.removeAttribute("aria-busy");
   showStats(result);
-  setStatus(result.reason === "stopped" ? "Stopped." : "Done.");
-  if (ui.speak.checked && result.text && "speechSynthesis" in window) {
+  if (ui.speak.checked && result.text && "speechSynthesis" in window && result.text !== app.lastSpoken) {
     speechSynthesis.cancel();
     speechSynthesis.speak(new SpeechSynthesisUtterance(result.text));
+    app.lastSpoken = result.text;
   }
+  return result;
 }
 
 function stop() {
@@ -317,14 +366,15 @@ function showStats({ stats }) {
 function wireControls() {
   ui.start.addEventListener("click", run);
   ui.stop.addEventListener("click", stop);
-  ui.prompt.addEventListener("keydown", (e) => e.key === "Enter" && run());
-  ui.upload.addEventListener("change", () => useImageFile(ui.upload.files?.[0]));
+  ui.prompt.addEventListener("keydown", (e) => e.key === "Enter" && !e.isComposing && run());
+  ui.upload.addEventListener("change", () => {
+    const file = ui.upload.files?.[0];
+    ui.upload.value = ""; // choosing the same file again fires `change` again
+    useImageFile(file);
+  });
   ui.useCamera.addEventListener("click", () => {
     if (!app.stream) return;
-    app.source = "camera";
-    ui.video.hidden = false;
-    ui.still.hidden = true;
-    ui.useCamera.hidden = true;
+    showCamera();
     updateButtons();
   });
   for (const chip of document.querySelectorAll("[data-prompt]")) {
@@ -332,7 +382,7 @@ function wireControls() {
       const label = app.labels.length ? app.labels[Math.floor(Math.random() * app.labels.length)] : PRESET_FALLBACK;
       const plural = label.plural ?? `${label.name}s`;
       ui.prompt.value = chip.dataset.prompt.replace("{name}", label.name).replace("{plural}", plural);
-      ui.prompt.focus();
+      // No focus on the text box: on a phone that would open the keyboard over the preview.
     });
   }
   const zone = ui.dropzone;
@@ -355,7 +405,7 @@ function updateButtons() {
 }
 
 function setStatus(text) {
-  ui.status.textContent = text;
+  if (ui.status.textContent !== text) ui.status.textContent = text; // a live region: no repeats
 }
 
 function showError(message) {

@@ -137,7 +137,8 @@ def test_a_new_version_is_downloaded_in_the_background(site, served, open_app):
     app.page.reload()  # still the stored version; the check after ready finds the new one
     boot(app)
     app.page.wait_for_function("window.tinyVLM.updateReady === true", timeout=30_000)
-    assert "new version" in app.page.text_content("[data-testid=status]")
+    assert app.page.is_visible("[data-testid=update]")
+    assert "new version" in app.page.text_content("[data-testid=update]")
     sent = server.take()
     assert set(p for p, n in sent.items() if n) == {"/manifest.json", "/model/README.md"}, sent
 
