@@ -73,6 +73,7 @@ async function main() {
   if (unsupported) {
     setStatus("This browser cannot run tiny-vlm.");
     showError(unsupported);
+    for (const part of document.querySelectorAll("#source, .ask, .result")) part.hidden = true; // nothing here can work
     rejectReady(new Error(unsupported));
     return;
   }

@@ -73,17 +73,28 @@ async function sha256(buffer) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// One update at a time; every page that asked while it ran hears whether it found a new version.
 let updating = null;
+const waiting = new Set();
 function update(client) {
-  updating ??= doUpdate(client).finally(() => (updating = null));
+  if (client) waiting.add(client);
+  updating ??= doUpdate()
+    .then((changed) => {
+      if (changed) for (const c of waiting) c.postMessage({ type: "updated" });
+    })
+    .finally(() => {
+      waiting.clear();
+      updating = null;
+    });
   return updating;
 }
 
-async function doUpdate(client) {
+// -> true when a new version was stored.
+async function doUpdate() {
   const scope = self.registration.scope;
   const url = (path) => new URL(path, scope).href;
   const response = await fetch(url("manifest.json"), { cache: "no-cache" });
-  if (!response.ok) return;
+  if (!response.ok) return false;
   const text = await response.clone().text();
   const manifest = JSON.parse(text);
   const cache = await caches.open(CACHE);
@@ -96,7 +107,7 @@ async function doUpdate(client) {
     if (!same || !(await cache.match(url(path)))) wanted.push(path);
   }
   if (manifest.files["index.html"] && (changed || !(await cache.match(url("./"))))) wanted.push("./");
-  if (wanted.length === 0 && !changed && storedResponse) return;
+  if (wanted.length === 0 && !changed && storedResponse) return false;
   // Stage everything first: a reload during the download still sees one consistent version.
   await caches.delete(STAGING);
   const staging = await caches.open(STAGING);
@@ -111,7 +122,13 @@ async function doUpdate(client) {
     await staging.put(url(path), new Response(body, { status: fresh.status, statusText: fresh.statusText, headers: decodedHeaders(fresh) }));
   }
   for (const request of await staging.keys()) await cache.put(request, await staging.match(request));
-  await cache.put(url("manifest.json"), new Response(text, { headers: response.headers }));
+  await cache.put(url("manifest.json"), new Response(text, { headers: decodedHeaders(response) }));
   await caches.delete(STAGING);
-  if (changed) client?.postMessage({ type: "updated" });
+  // Files the new version no longer lists (an old wheel, an old NumPy) would sit in the
+  // device's storage for good: remove them.
+  const keep = new Set([url("./"), url("manifest.json"), ...Object.keys(manifest.files).map(url)]);
+  for (const request of await cache.keys()) {
+    if (!keep.has(request.url)) await cache.delete(request);
+  }
+  return changed;
 }

@@ -457,14 +457,19 @@ def _parent(args) -> int:
         if why:
             skipped[e] = why
             engines.remove(e)
+    if not engines:
+        raise BenchError("no engine left to run: " + "; ".join(f"{e}: {why}" for e, why in skipped.items()))
     with tempfile.TemporaryDirectory(prefix="tiny-vlm-bench-") as tmp:
         work = Path(args.work_dir) if args.work_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         model_path, model_note = resolve_model(args.model, work)
         if args.image:
-            from .cli import read_image
+            from .cli import CliError, read_image
 
-            image = read_image(args.image)
+            try:
+                image = read_image(args.image)
+            except CliError as err:
+                raise BenchError(str(err)) from None
         else:
             image = bench_image()
         image_npy = work / "image.npy"

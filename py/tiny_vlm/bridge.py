@@ -99,6 +99,8 @@ def parse_params(params_json: str) -> dict:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise BridgeError(f"params.{key} must be a finite number, got {value!r}")
         params[key] = float(value)
+    if params["seed"] < 0:
+        raise BridgeError(f"params.seed must be >= 0, got {params['seed']}")
     if params["max_tokens"] < 1:
         raise BridgeError(f"params.max_tokens must be >= 1, got {params['max_tokens']}")
     return params

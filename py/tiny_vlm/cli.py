@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .image import pil_to_rgb
 from .model import FastVLM, ModelFileError, find_model_files
 from .tokenizer import Tokenizer
 from .weights import load_weights
@@ -39,7 +40,7 @@ def read_image(path: str):
         raise CliError(f"decoding {path} needs Pillow (pip install 'tiny_vlm[image]'), or pass a .npy uint8 [H, W, 3] array") from None
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return pil_to_rgb(im)
     except (OSError, ValueError) as err:
         raise CliError(f"cannot read image {path}: {err}") from None
 

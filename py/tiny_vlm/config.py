@@ -27,6 +27,24 @@ def _check(cond: bool, field: str, message: str) -> None:
         raise ConfigError(f"{field}: {message}")
 
 
+_NUMBER_KINDS = {"int": (int,), "float": (int, float)}
+
+
+def _check_types(config, prefix: str) -> None:
+    """Integer fields hold ints and float fields numbers (JSON allows 3.0 or "3" anywhere),
+    so that a bad file fails here, naming the field, not later inside range()."""
+    for f in dataclasses.fields(config):
+        kind = str(f.type)
+        many = kind.startswith("tuple[") and kind.endswith(", ...]")
+        base = kind[len("tuple["):-len(", ...]")] if many else kind
+        if base not in _NUMBER_KINDS:
+            continue
+        value = getattr(config, f.name)
+        for v in (value if many and isinstance(value, (tuple, list)) else (value,)):
+            _check(isinstance(v, _NUMBER_KINDS[base]) and not isinstance(v, bool), f"{prefix}.{f.name}",
+                   f"must be {'an int' if base == 'int' else 'a number'}{' per entry' if many else ''}, got {v!r}")
+
+
 @dataclass(frozen=True)
 class VisionConfig:
     """FastViT / MobileCLIP-MCi tower in inference form (reparameterized, BN folded)."""
@@ -48,6 +66,7 @@ class VisionConfig:
     image_std: tuple[float, float, float] = (1.0, 1.0, 1.0)  # divided after the mean
 
     def __post_init__(self) -> None:
+        _check_types(self, "vision")
         n = len(self.depths)
         _check(n >= 1, "vision.depths", "needs at least one stage")
         for name in ("widths", "mixers", "mlp_ratios", "pos_embs", "downsamples"):
@@ -105,6 +124,7 @@ class ProjectorConfig:
     kind: str = "mlp2x_gelu"
 
     def __post_init__(self) -> None:
+        _check_types(self, "projector")
         _check(self.kind == "mlp2x_gelu", "projector.kind", f"only 'mlp2x_gelu' is supported, got {self.kind!r}")
         _check(self.d_in > 0 and self.d_out > 0, "projector.d_in", "sizes must be positive")
 
@@ -126,6 +146,7 @@ class LMConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self, "lm")
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ffn", "max_seq_len"):
             _check(getattr(self, name) > 0, f"lm.{name}", f"must be positive, got {getattr(self, name)}")
         _check(self.n_heads % self.n_kv_heads == 0, "lm.n_kv_heads", f"{self.n_kv_heads} does not divide n_heads {self.n_heads}")

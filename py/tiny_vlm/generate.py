@@ -32,13 +32,23 @@ class Session:
                  stop=()) -> None:
         if not (isinstance(max_tokens, int) and max_tokens >= 1):
             raise ValueError(f"max_tokens must be an int >= 1, got {max_tokens!r}")
-        if isinstance(stop, str):
+        if stop is None:
+            stop = ()
+        elif isinstance(stop, str):
             stop = (stop,)
         self.model = model
         self.image, self.width, self.height = image, width, height
         self.prompt = model.config.default_prompt if prompt is None else prompt
         if not isinstance(self.prompt, str):
             raise ValueError(f"prompt must be a str, got {type(self.prompt).__name__}")
+        if not self.prompt.strip():
+            raise ValueError("prompt is empty (pass None for the model's default prompt)")
+        # Checked before any work, so that a prompt that cannot fit never costs an image encoding.
+        before, after = model.prompt_ids(self.prompt)
+        positions = len(before) + model.config.vision.n_tokens + len(after)
+        if positions >= model.config.lm.max_seq_len:
+            raise ValueError(f"prompt of {positions} positions leaves no room to generate (lm.max_seq_len "
+                             f"{model.config.lm.max_seq_len}); shorten it")
         self.max_tokens = max_tokens
         self.stop_strings = tuple(s for s in (*stop, *model.config.stop_strings) if s)
         self.sampler = Sampler(temperature, top_k, top_p, seed)
@@ -64,16 +74,17 @@ class Session:
         m = self.model
         t0 = time.perf_counter()
         pixels = m.processor(self.image, self.width, self.height)  # [S, S, 3]
-        self.image = None  # the frame is not needed any more
         self.stats["preprocess_ms"] = _ms(t0)
-        t1 = time.perf_counter()
-        image_embeds = m.encode_image(pixels)  # [N_img, D]
-        self.stats["encode_ms"] = _ms(t1)
-        t2 = time.perf_counter()
-        embeds = m.prompt_embeddings(image_embeds, self.prompt)  # [T, D]
-        self.n_prompt_tokens = embeds.shape[0]
-        self._logits = m.lm.forward(embeds, self.cache)  # [V]
-        self.stats["prefill_ms"] = _ms(t2)
+        with m.lock:  # the model's scratch buffers serve one pass at a time (threads)
+            t1 = time.perf_counter()
+            image_embeds = m.encode_image(pixels)  # [N_img, D]
+            self.stats["encode_ms"] = _ms(t1)
+            t2 = time.perf_counter()
+            embeds = m.prompt_embeddings(image_embeds, self.prompt)  # [T, D]
+            self.n_prompt_tokens = embeds.shape[0]
+            self._logits = m.lm.forward(embeds, self.cache)  # [V]
+            self.stats["prefill_ms"] = _ms(t2)
+        self.image = None  # the frame is not needed any more
 
     def step(self) -> str:
         """Sample one token and return the new text ('' allowed).
@@ -87,12 +98,16 @@ class Session:
             self.prefill()
         t_step = time.perf_counter()
         if self._pending is not None:  # feed back the token the previous step returned
-            self._logits = self.model.lm.decode(self._pending, self.cache)
+            with self.model.lock:
+                self._logits = self.model.lm.decode(self._pending, self.cache)
             self._pending = None
             self._decode_ms += _ms(t_step)
             self._n_decoded += 1
             self.stats["decode_ms_per_token"] = self._decode_ms / self._n_decoded
-        token = self.sampler(self._logits)
+        logits = self._logits
+        if self.model.invalid_ids is not None:  # logits of ids the tokenizer has no token for
+            logits = np.where(self.model.invalid_ids, -np.inf, logits)
+        token = self.sampler(logits)
         if self.stats["ttft_ms"] == 0.0:  # work up to the first token, not time spent waiting between calls
             st = self.stats
             st["ttft_ms"] = st["preprocess_ms"] + st["encode_ms"] + st["prefill_ms"] + _ms(t_step)
@@ -101,11 +116,10 @@ class Session:
         self.token_ids.append(token)
         self.stats["tokens"] = len(self.token_ids)
         self.text += self.decoder.push(token)
-        for s in self.stop_strings:
-            at = self.text.find(s)
-            if at >= 0:
-                self.text = self.text[:at]
-                return self._finish("stop", flush=False)
+        at = self._stop_at(self.text)
+        if at >= 0:
+            self.text = self.text[:at]
+            return self._finish("stop", flush=False)
         if len(self.token_ids) >= self.max_tokens or self.cache.length >= self.cache.capacity:
             return self._finish("length")
         self._pending = token
@@ -116,24 +130,30 @@ class Session:
         if not self.done:
             self.done, self.reason = True, "stopped"
 
+    def _stop_at(self, text: str) -> int:
+        """Where the earliest stop string in `text` begins (-1: none), whatever their order."""
+        hits = [at for at in (text.find(s) for s in self.stop_strings) if at >= 0]
+        return min(hits, default=-1)
+
     def _finish(self, reason: str, flush: bool = True) -> str:
-        if flush:
-            self.text += self.decoder.flush()
-            for s in self.stop_strings:  # the flushed tail may complete a stop string
-                at = self.text.find(s)
-                if at >= 0:
-                    self.text, reason = self.text[:at], "stop"
+        if flush:  # a character cut off by max_tokens or stop() is dropped, not shown as U+FFFD
+            self.text += self.decoder.flush(drop_incomplete=reason != "eos")
+            at = self._stop_at(self.text)  # the flushed tail may complete a stop string
+            if at >= 0:
+                self.text, reason = self.text[:at], "stop"
         self.done, self.reason = True, reason
         return self._emit(hold=False)
 
     def _emit(self, hold: bool) -> str:
         end = len(self.text)
-        if hold:  # keep back a tail that could still grow into a stop string
+        if hold:  # keep back the longest tail that could still grow into a stop string
+            longest = 0
             for s in self.stop_strings:
-                for n in range(min(len(s) - 1, end - self._emitted), 0, -1):
+                for n in range(min(len(s) - 1, len(self.text) - self._emitted), longest, -1):
                     if self.text.endswith(s[:n]):
-                        end = min(end, len(self.text) - n)
+                        longest = n
                         break
+            end = len(self.text) - longest
         delta = self.text[self._emitted:end]
         self._emitted = end
         return delta

@@ -93,6 +93,25 @@ def resize_normalize(crop, size: int, mean, inv_std):  # uint8 [side, side, 3|4]
     return np.ascontiguousarray(x)
 
 
+_WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def pil_to_rgb(im):  # PIL image -> uint8 [H, W, 3]
+    """A PIL image as the camera saw it: upright (a photo's EXIF orientation applied, as
+    browsers do) and 8-bit RGB. 16-bit and 32-bit grayscale are scaled down, not clipped
+    (Pillow's convert("RGB") would turn nearly every pixel of a 16-bit image white)."""
+    if im.getexif().get(0x0112, 1) != 1:  # 274, Orientation
+        from PIL import ImageOps  # PIL is there: `im` is a PIL image
+
+        im = ImageOps.exif_transpose(im)
+    if im.mode in _WIDE_GRAY_MODES:
+        gray = np.asarray(im, dtype=np.float64)
+        top = 1.0 if im.mode == "F" and gray.max(initial=0.0) <= 1.0 else (255.0 if gray.max(initial=0.0) <= 255 else 65535.0)
+        gray = np.clip(np.rint(gray * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
 def to_pixel_array(image, width: int | None = None, height: int | None = None):  # -> uint8 [H, W, 3|4]
     """Accept a PIL image, an ndarray [H, W, 3|4] uint8, or raw RGBA bytes with width and
     height; the channels are kept (RGBA stays 4-channel, for kernels that read whole pixels)."""
@@ -106,7 +125,7 @@ def to_pixel_array(image, width: int | None = None, height: int | None = None): 
             raise ImageError(f"RGBA byte length {n} != width {width} * height {height} * 4 = {width * height * 4}")
         return np.frombuffer(image, dtype=np.uint8).reshape(height, width, 4)
     if type(image).__module__.startswith("PIL."):  # a PIL image, without importing PIL ourselves
-        image = np.asarray(image.convert("RGB"))
+        image = pil_to_rgb(image)
     if not isinstance(image, np.ndarray):
         raise ImageError(f"image must be a PIL image, an ndarray [H, W, 3|4] uint8 or RGBA bytes; got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] not in (3, 4):

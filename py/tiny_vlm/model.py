@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import json
-
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,12 @@ class FastVLM:
             raise ModelFileError(f"tokenizer knows none of the eos tokens {self.config.eos_tokens}")
         if tokenizer.vocab_size > self.config.lm.vocab_size:
             raise ModelFileError(f"tokenizer has {tokenizer.vocab_size} ids but lm.vocab_size is {self.config.lm.vocab_size}")
+        # Logit rows with no token (a converted Qwen2 has 151,936 rows for 151,665 tokens): never sampled.
+        known = np.zeros(self.config.lm.vocab_size, dtype=bool)
+        known[np.fromiter(tokenizer.id_to_token, dtype=np.int64)] = True
+        self.invalid_ids = None if known.all() else ~known
+        # One model, several threads: the LM's scratch buffers serve one pass at a time.
+        self.lock = threading.Lock()
 
     @classmethod
     def load(cls, path, backend: K.Backend | None = None) -> "FastVLM":
@@ -95,8 +102,11 @@ class FastVLM:
             raise ModelFileError(f"{weights_path}: no tokenizer (no 'tokenizer' metadata and no tokenizer.json beside it)")
         labels = None
         if labels_path is not None:
-            with open(labels_path, encoding="utf-8") as f:
-                labels = json.load(f)
+            try:
+                with open(labels_path, encoding="utf-8") as f:
+                    labels = json.load(f)
+            except (OSError, ValueError) as err:  # the runtime does not need the labels: say so and go on
+                warnings.warn(f"{labels_path}: not read ({err}); the model loads without its labels", stacklevel=2)
         return cls(weights, tokenizer, backend, labels)
 
     # ------------------------------------------------------------ pipeline parts

@@ -15,6 +15,8 @@ class Sampler:
             raise ValueError(f"top_k must be an int >= 0 (0 = off), got {top_k!r}")
         if not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.temperature, self.top_k, self.top_p = float(temperature), top_k, float(top_p)
         self.rng = np.random.default_rng(seed)
 

@@ -287,7 +287,12 @@ class IncrementalDecoder:
             return ""
         return self._utf8.decode(self.tokenizer.token_bytes(int(token_id)))
 
-    def flush(self) -> str:
+    def flush(self, drop_incomplete: bool = False) -> str:
+        """The end of the text. A character whose bytes were cut off (an answer stopped at
+        max_tokens) becomes U+FFFD, or nothing with drop_incomplete."""
+        if drop_incomplete:
+            self._utf8.reset()
+            return ""
         return self._utf8.decode(b"", final=True)
 
 

@@ -264,8 +264,17 @@ def _parse(data, start, header, label) -> Weights:
 
 
 def _restore(name, raw, dtype, shape):  # stored tensor(s) -> float32 [shape]
+    out = _restore_values(name, raw, dtype, shape)
+    if dtype != "I8" and dtype != "U8" and not np.isfinite(out).all():  # (int8: its scales were checked)
+        raise WeightsError(f"tensor {name}: holds NaN or infinite values (a damaged file?)")
+    return out
+
+
+def _restore_values(name, raw, dtype, shape):
     arr = raw[name]
     scale = raw.get(name + "_scale")
+    if scale is not None and not np.isfinite(scale).all():
+        raise WeightsError(f"tensor {name}_scale: holds NaN or infinite values (a damaged file?)")
     if dtype in ("I8", "U8"):
         if scale is None:
             raise WeightsError(f"tensor {name}: {dtype} weight without {name}_scale")

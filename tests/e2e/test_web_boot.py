@@ -133,10 +133,15 @@ def test_a_new_version_is_downloaded_in_the_background(site, served, open_app):
     manifest["files"]["model/README.md"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
     server.take()
+    # a file an older version listed and this one does not (an old wheel): the update removes it
+    app.page.evaluate("caches.open('tiny-vlm-v2').then(c => c.put('wheels/tiny_vlm-0.0.1-py3-none-any.whl', new Response('old')))")
 
     app.page.reload()  # still the stored version; the check after ready finds the new one
     boot(app)
     app.page.wait_for_function("window.tinyVLM.updateReady === true", timeout=30_000)
+    stored = app.page.evaluate("caches.open('tiny-vlm-v2').then(c => c.keys()).then(ks => ks.map(k => k.url))")
+    assert not any("tiny_vlm-0.0.1" in u for u in stored), stored
+    assert any(u.endswith("/model/README.md") for u in stored) and any(u.endswith("/manifest.json") for u in stored)
     assert app.page.is_visible("[data-testid=update]")
     assert "new version" in app.page.text_content("[data-testid=update]")
     sent = server.take()

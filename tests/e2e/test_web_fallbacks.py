@@ -57,6 +57,7 @@ def test_no_wasm_simd_gives_a_clear_message(site, open_app):
     assert "WebAssembly SIMD" in error.text_content()
     assert "cannot run" in app.page.text_content("[data-testid=status]")
     assert app.page.is_disabled("[data-testid=start]")
+    assert app.page.is_hidden("[data-testid=upload]") and app.page.is_hidden("label[for=upload]")  # no dead controls
     assert app.errors == []
 
 
