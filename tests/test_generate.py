@@ -168,6 +168,15 @@ def test_resize_crop_and_normalize():
     assert up.shape == (64, 64, 3) and abs(up.mean() - ((img[:32, :32] / 255 - 0.5) / 0.25).mean()) < 0.05
 
 
+def test_enlarging_is_bilinear_with_half_pixel_centres_as_in_torch():
+    torch = pytest.importorskip("torch", reason="independent reference for the bilinear path")
+    cfg = tiny_config().vision  # S = 64, mean 0.5, std 0.25
+    small = np.random.default_rng(5).integers(0, 256, (20, 20, 3), dtype=np.uint8)  # a small upload: 20 -> 64
+    ref = torch.nn.functional.interpolate(torch.from_numpy(small.astype(np.float64)).permute(2, 0, 1)[None], size=(64, 64),
+                                          mode="bilinear", align_corners=False, antialias=False)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(ImageProcessor(cfg)(small), (ref / 255 - 0.5) / 0.25, atol=1e-4)
+
+
 def test_sampler():
     logits = np.array([0.0, 3.0, 1.0, 2.9], np.float32)
     assert Sampler()(logits) == 1
@@ -182,9 +191,16 @@ def test_sampler():
 
 
 def test_quantized_model_loads_and_runs(tmp_path):
-    for scheme in ("int8", "int4", "bf16"):
+    def first_logits(m):
+        s = m.session(image(), PROMPT, max_tokens=4)
+        s.prefill()
+        return np.asarray(s._logits, np.float64).ravel()
+    exact = first_logits(FastVLM.load(random_model(tmp_path / "f32", quant="f32")))
+    # the same random weights, stored smaller: the logits stay close to float32's, closer the more bits
+    for scheme, min_corr in (("bf16", 0.9999), ("int8", 0.999), ("int4", 0.9)):
         m = FastVLM.load(random_model(tmp_path / scheme, quant=scheme))
         assert m.quant["scheme"] == scheme
+        assert np.corrcoef(exact, first_logits(m))[0, 1] > min_corr, scheme
         s = m.session(image(), PROMPT, max_tokens=4)
         while not s.done:
             s.step()

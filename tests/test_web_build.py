@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import threading
@@ -88,6 +89,17 @@ def test_serve_rebuilds_when_the_build_options_differ(site):
     assert json.loads((site / "manifest.json").read_text())["build_options"] == build.options_key(same)
     assert build.options_key(same) != build.options_key(build.parse_args(["--random-model"]))
     assert build.options_key(build.parse_args([])) != build.options_key(build.parse_args(["--kernels", "off"]))
+
+
+def test_serve_rebuilds_a_site_older_than_its_sources_and_only_then(site, tmp_path):
+    copy = tmp_path / "dist"
+    shutil.copytree(site, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["build_options"] = build.options_key(build.parse_args([]))  # as if built as serve.py builds
+    (copy / "manifest.json").write_text(json.dumps(manifest))  # written now: newer than every source
+    assert serve.needs_build(copy, None) is None
+    os.utime(copy / "manifest.json", (0, 0))  # built in 1970: every source is newer
+    assert "older than its sources" in serve.needs_build(copy, None)
 
 
 @pytest.fixture(scope="module")

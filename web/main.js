@@ -51,6 +51,7 @@ const app = {
   lastResult: null,
   history: [], // the last HISTORY_SIZE results: {text, reason, stats, prompt}
   labels: [],
+  cameraAllowed: false, // the camera started once: "Use camera" may start it again
   lastSpoken: null, // continuous mode reads an answer aloud only when it differs from the last one
 };
 
@@ -172,7 +173,9 @@ async function loadLabels(url) {
 
 // --- image sources ----------------------------------------------------------------
 
-async function startCamera() {
+/** Start the camera. On its own (at load) it never replaces an image the user chose;
+ * `userAsked` (the "Use camera" button) switches to it. */
+async function startCamera(userAsked = false) {
   if (!navigator.mediaDevices?.getUserMedia) {
     cameraUnavailable(window.isSecureContext
       ? "No camera API in this browser. Upload an image instead."
@@ -184,6 +187,7 @@ async function startCamera() {
   } catch (err) {
     const denied = err?.name === "NotAllowedError" || err?.name === "SecurityError";
     const missing = err?.name === "NotFoundError" || err?.name === "OverconstrainedError";
+    if (userAsked) showError(`The camera could not start again (${err?.name ?? "error"}).`); // the image stays shown
     cameraUnavailable(denied
       ? "Camera access was denied. Upload an image or drop one here instead (or allow the camera in the browser settings and reload)."
       : missing ? "No camera found. Upload an image or drop one here instead." : `The camera could not start (${err?.name ?? "error"}). Upload an image instead.`);
@@ -191,7 +195,14 @@ async function startCamera() {
   }
   ui.video.srcObject = app.stream;
   ui.cameraMessage.hidden = true;
-  if (app.source === "image") {
+  app.cameraAllowed = true;
+  app.stream.getVideoTracks()[0]?.addEventListener("ended", () => {
+    if (app.source !== "camera") return;
+    app.source = null;
+    app.stream = null;
+    cameraUnavailable("The camera stopped (another app may be using it). Upload an image, or reload to try again.");
+  });
+  if (app.source === "image" && !userAsked) {
     // The user chose an image while the browser asked about the camera: keep their image.
     ui.useCamera.hidden = false;
   } else {
@@ -249,7 +260,12 @@ async function useImageFile(file) {
   ui.still.hidden = false;
   ui.video.hidden = true;
   ui.cameraMessage.hidden = true;
-  ui.useCamera.hidden = !app.stream;
+  if (app.stream) { // the camera is off while an image is shown (its light too); "Use camera" starts it again
+    for (const track of app.stream.getTracks()) track.stop();
+    app.stream = null;
+    ui.video.srcObject = null;
+  }
+  ui.useCamera.hidden = !app.cameraAllowed;
   app.source = "image";
   ui.dropzone.dataset.source = "image";
   clearError();
@@ -373,11 +389,7 @@ function wireControls() {
     ui.upload.value = ""; // choosing the same file again fires `change` again
     useImageFile(file);
   });
-  ui.useCamera.addEventListener("click", () => {
-    if (!app.stream) return;
-    showCamera();
-    updateButtons();
-  });
+  ui.useCamera.addEventListener("click", () => startCamera(true));
   for (const chip of document.querySelectorAll("[data-prompt]")) {
     chip.addEventListener("click", () => {
       const label = app.labels.length ? app.labels[Math.floor(Math.random() * app.labels.length)] : PRESET_FALLBACK;

@@ -118,7 +118,7 @@ async function boot(urls) {
             ...extra,
           }),
           BOOT_TIMEOUT_MS,
-          `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (is .wasm served as application/wasm?)`,
+          `Pyodide did not start within ${BOOT_TIMEOUT_MS / 1000} s (a very slow connection, or a server that does not send .wasm as application/wasm)`,
         ),
       );
       return { pyodide: instance, memory: capture?.memory };
@@ -463,8 +463,19 @@ function yieldToEventLoop() {
 
 // --- fetching ---------------------------------------------------------------------
 
+/** fetch() whose network failure names the URL and says when the device is offline. */
+async function fetchOrExplain(url, init) {
+  try {
+    return await nativeFetch(url, init);
+  } catch (err) {
+    const offline = self.navigator?.onLine === false
+      ? " (this device is offline: the app starts offline only after one complete load)" : "";
+    throw new Error(`could not fetch ${url}: ${err.message}${offline}`);
+  }
+}
+
 async function fetchJson(url) {
-  const resp = await nativeFetch(url, { cache: "no-cache" });
+  const resp = await fetchOrExplain(url, { cache: "no-cache" });
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
   return resp.json();
 }
@@ -474,7 +485,7 @@ async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
   const entry = manifest.files[path];
   if (!entry) throw new Error(`manifest has no entry for ${path}`);
   const url = new URL(path, siteBase).href;
-  const resp = await nativeFetch(url);
+  const resp = await fetchOrExplain(url);
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
   const report = onBytes ?? ((n, force) => reportProgress(stage, n, entry.bytes, force));
   const bytes = await readWithProgress(resp, report);

@@ -50,6 +50,22 @@ def test_drop_an_image(site, denied, scene_files):
     page.wait_for_function("document.querySelector('[data-testid=still]').width === 480")
 
 
+def test_an_uploaded_image_turns_the_camera_off_until_use_camera(site, open_app, scene_files):
+    app = open_app(site.url)
+    page = app.page
+    page.locator("[data-testid=preview]").wait_for(state="visible")
+    page.set_input_files("[data-testid=upload]", str(scene_files["png"]))
+    page.locator("[data-testid=still]").wait_for(state="visible")
+    assert page.evaluate("document.querySelector('[data-testid=preview]').srcObject") is None  # camera (and its light) off
+    assert page.is_hidden("[data-testid=preview]") and page.is_visible("[data-testid=use-camera]")
+    assert page.input_value("[data-testid=upload]") == ""  # emptied: choosing the same file again fires `change`
+    page.click("[data-testid=use-camera]")
+    page.wait_for_function("document.querySelector('[data-testid=preview]').srcObject?.active === true")
+    assert page.is_visible("[data-testid=preview]") and page.is_hidden("[data-testid=still]")
+    assert page.is_hidden("[data-testid=use-camera]") and page.is_hidden("[data-testid=error]")
+    assert app.errors == []
+
+
 def test_no_wasm_simd_gives_a_clear_message(site, open_app):
     app = open_app(site.url, init_script="WebAssembly.validate = () => false;")
     error = app.page.locator("[data-testid=error]")
@@ -79,18 +95,21 @@ def test_offline_after_first_load(site, open_app):
     needs_numpy(site)
     app = open_app(site.url)
     assert app.wait_boot() == "ready"
-    # the service worker controls the page and has stored every file of the manifest
-    n_files = len(site.manifest["files"])
-    cached = app.page.evaluate(f"""(async () => {{
-        for (let i = 0; i < 600; i++) {{
+    # the service worker controls the page and has stored every file of the manifest (each one
+    # by name: a count could be reached with files still missing)
+    missing = app.page.evaluate("""async (paths) => {
+        const urls = ["manifest.json", "./", ...paths].map((p) => new URL(p, location.href).href);
+        let missing = urls;
+        for (let i = 0; i < 600; i++) {
             const cache = await caches.open("tiny-vlm-v2");
-            const n = (await cache.keys()).length;
-            if (navigator.serviceWorker.controller && n >= {n_files}) return n;
+            missing = [];
+            for (const url of urls) if (!(await cache.match(url))) missing.push(url);
+            if (navigator.serviceWorker.controller && missing.length === 0) return [];
             await new Promise(r => setTimeout(r, 100));
-        }}
-        return -1;
-    }})()""")
-    assert cached >= n_files
+        }
+        return missing;
+    }""", sorted(site.manifest["files"]))
+    assert missing == [], f"not stored within 60 s: {missing}"
     app.context.set_offline(True)
     try:
         app.page.reload()
