@@ -63,12 +63,31 @@ def test_steps_without_outputs_run_each_time_and_pass_their_environment(tmp_path
     """The source install has no output file: it succeeds when its command does. A step's env
     reaches its process."""
     seen = []
-    monkeypatch.setattr(recipe.subprocess, "run", lambda cmd, cwd, env: seen.append((cmd[2:], env.get("OPENBLAS_NUM_THREADS"))) or
-                        type("Done", (), {"returncode": 0})())
+    monkeypatch.setattr(recipe, "_run_child", lambda cmd, env, log: seen.append((cmd[2:], env.get("OPENBLAS_NUM_THREADS"))) or (0, False))
     lines = []
     recipe.run([Step("install sources", "assets", []), Step("e", "evaluate", ["m"], env={"OPENBLAS_NUM_THREADS": "1"})], log=lines.append)
     assert seen == [(["tiny_vlm_train.assets"], os.environ.get("OPENBLAS_NUM_THREADS")), (["tiny_vlm_train.evaluate", "m"], "1")]
     assert lines[2] == "[2/2] e: run: OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate m"
+
+
+def test_ctrl_c_waits_for_the_step_and_says_how_to_continue(tmp_path, monkeypatch):
+    calls = []
+
+    class Child:  # a step's process that is still saving its checkpoint when Ctrl-C arrives
+        def __init__(self, cmd, cwd, env):
+            calls.append(cmd)
+
+        def wait(self):
+            calls.append("wait")
+            if calls.count("wait") == 1:
+                raise KeyboardInterrupt
+            return 130
+    monkeypatch.setattr(recipe.subprocess, "Popen", Child)
+    lines = []
+    with pytest.raises(recipe.RecipeError, match="interrupted .* Run the recipe again to continue"):
+        recipe.run([Step("e", "evaluate", ["m"])], log=lines.append)
+    assert calls.count("wait") == 2  # it waited for the process after the Ctrl-C instead of killing it
+    assert any("Ctrl-C: waiting" in line for line in lines)
 
 
 def test_resume_drops_init_and_keeps_what_is_left_of_a_time_budget(tmp_path):

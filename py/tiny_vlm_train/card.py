@@ -238,6 +238,13 @@ def main(argv=None) -> None:
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
     ap.add_argument("--eval-command", default="OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
     args = ap.parse_args(argv)
+    if args.eval and not Path(args.eval).is_file():  # a typo must not drop the metrics from the card
+        ap.error(f"--eval {args.eval}: no such file")
+    if args.notes and not Path(args.notes).is_file():
+        ap.error(f"--notes {args.notes}: no such file")
+    missing = [d for d in args.run if not (Path(d) / "train_runs.jsonl").is_file()]
+    if missing:
+        ap.error(f"--run {missing[0]}: no train_runs.jsonl there (not a finished training run)")
     if args.again:
         if args.run or args.train_command or args.notes:
             ap.error("--again takes the runs, commands and notes from card.json; only --eval may change")

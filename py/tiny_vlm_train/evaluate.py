@@ -312,7 +312,10 @@ def main(argv=None) -> None:
                     help="compare two evaluation JSON files of the same scenes: b - a with paired 95%% intervals")
     args = ap.parse_args(argv)
     if args.compare:
-        a, b = (json.loads(Path(f).read_text()) for f in args.compare)
+        try:
+            a, b = (json.loads(Path(f).read_text()) for f in args.compare)
+        except (OSError, ValueError) as e:
+            ap.error(f"--compare: {e}")
         try:
             c = compare(a, b)
         except ValueError as e:
@@ -322,12 +325,29 @@ def main(argv=None) -> None:
         return
     if not args.model_dir:
         ap.error("the model directory is required (or --compare A_JSON B_JSON)")
+    if not Path(args.model_dir).is_dir():
+        ap.error(f"{args.model_dir}: no such model directory")
+    if args.parity:  # checked before the long evaluation, not after it
+        if not Path(args.parity).is_file():
+            ap.error(f"--parity {args.parity}: no such checkpoint")
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            ap.error("--parity runs the torch checkpoint: PyTorch is not installed (pip install torch)")
+
+    def write_json():
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(m, indent=1, ensure_ascii=False))
+            print(f"wrote {args.json}")
+
     m = evaluate(Path(args.model_dir), args.scenes, args.seed)
     print_table(m)
     if args.breakdown:
         m["breakdown"] = breakdown(Path(args.model_dir), args.breakdown, args.seed)
         print_breakdown(m["breakdown"], args.breakdown)
     if args.parity:
+        write_json()  # the metrics are kept even if the parity run fails
         import tempfile
 
         from .export import export
@@ -339,10 +359,7 @@ def main(argv=None) -> None:
         for key in ("parity", "parity_f32"):
             p = m[key]
             print(f"runtime ({p['quant']}) vs torch greedy answers: {p['identical']}/{p['answers']} identical")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(m, indent=1, ensure_ascii=False))
-        print(f"wrote {args.json}")
+    write_json()
 
 
 if __name__ == "__main__":

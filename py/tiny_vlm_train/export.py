@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tiny_vlm import quant as Q
@@ -20,11 +21,22 @@ from tiny_vlm.weights import save_weights
 from .train import load_trained
 
 
+CARD_FILES = ("README.md", "metrics.json")
+
+
 def export(ckpt: Path, out_dir: Path, quant: str = "int8", verbose: bool = True) -> dict:
     model, ck = load_trained(Path(ckpt))
     tensors = model.inference_tensors()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # The card and metrics of earlier weights must not sit beside these. card.json stays: it
+    # holds the runs and commands, and `card DIR --again --eval NEW.json` rewrites the card.
+    stale = [name for name in CARD_FILES if (out_dir / name).exists()]
+    for name in stale:
+        (out_dir / name).unlink()
+    if stale and verbose:
+        print(f"removed {', '.join(stale)} of the earlier weights in {out_dir}: evaluate, then write the card again "
+              f"(python -m tiny_vlm_train.card {out_dir} --again --eval EVAL.json, or with all its arguments)")
     meta = {"training_step": str(ck["step"]), "training_images": str(ck.get("init_images", 0) + ck["step"] * ck["args"]["batch_size"]),
             "classes": str(len(ck["labels"]))}
     rows = save_weights(out_dir / "model.safetensors", tensors, model.config, quant=quant, metadata=meta)
@@ -42,8 +54,10 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("ckpt")
     ap.add_argument("out_dir")
-    ap.add_argument("--quant", default="int8")
+    ap.add_argument("--quant", default="int8", choices=Q.SCHEMES)
     args = ap.parse_args(argv)
+    if not Path(args.ckpt).is_file():
+        sys.exit(f"export: no checkpoint at {args.ckpt}")
     export(Path(args.ckpt), Path(args.out_dir), args.quant)
 
 

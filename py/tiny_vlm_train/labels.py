@@ -137,7 +137,10 @@ LEFT_OUT = frozenset({
 
 def emoji_metadata(npm_root: Path) -> dict[str, dict]:
     """short_name -> emoji-datasource entry."""
-    data = json.loads((npm_root / "emoji-datasource" / "emoji.json").read_text())
+    path = npm_root / "emoji-datasource" / "emoji.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: install the training sources first (python -m tiny_vlm_train.assets)")
+    data = json.loads(path.read_text())
     return {name: e for e in data for name in e["short_names"]}
 
 

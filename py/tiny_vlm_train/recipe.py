@@ -210,6 +210,21 @@ def _train_step_count(out: Path) -> int | None:
     return log[-1]["step"] if log else None
 
 
+def _run_child(cmd: list[str], env: dict, log) -> tuple[int, bool]:
+    """Run one step's command; -> (exit status, whether Ctrl-C was pressed). Ctrl-C reaches the
+    child too (same terminal): it is waited for, so that a training run can save its checkpoint
+    (subprocess.run would kill it a quarter of a second later)."""
+    proc = subprocess.Popen(cmd, cwd=PY_DIR, env=env)
+    interrupted = False
+    while True:
+        try:
+            return proc.wait(), interrupted
+        except KeyboardInterrupt:
+            if not interrupted:
+                log("Ctrl-C: waiting for the step to stop (a training run saves its checkpoint first)")
+            interrupted = True
+
+
 def run(steps: list[Step], only_plan: bool = False, log=print) -> None:
     for n, step in enumerate(steps, 1):
         st = status(step)
@@ -227,8 +242,10 @@ def run(steps: list[Step], only_plan: bool = False, log=print) -> None:
         while True:
             before = _train_step_count(step.out) if step.kind == "train" else None
             t = time.time()
-            rc = subprocess.run([sys.executable, "-m", f"tiny_vlm_train.{step.module}", *argv], cwd=PY_DIR,
-                                env={**os.environ, **step.env}).returncode
+            rc, interrupted = _run_child([sys.executable, "-m", f"tiny_vlm_train.{step.module}", *argv], {**os.environ, **step.env}, log)
+            if interrupted or rc in (130, -2):
+                raise RecipeError(f"{step.name}: interrupted (Ctrl-C). Run the recipe again to continue: finished steps are "
+                                  "kept, and a training step continues from its last checkpoint")
             if rc != 0:
                 raise RecipeError(f"{step.name} failed (exit status {rc}): {display(step, argv)}\n"
                                   "fix the cause and run the recipe again: finished steps are kept")

@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
-import torch
+try:
+    import torch
+except ImportError:  # a command line: one line, not a traceback
+    sys.exit("tiny_vlm_train needs PyTorch, a training dependency only: pip install torch")
 
 
 BN_SEED = 7_000_001  # scenes for BatchNorm statistics: a training-split seed no run draws batches from

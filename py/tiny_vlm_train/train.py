@@ -6,10 +6,12 @@
         --batch-size 256 --workers 14 --qa-per-image 4 --time-budget 420   # continue on a GPU box
 
 AdamW, linear warmup + cosine decay counted in steps, checkpoints every few minutes
-(runs/<name>/ckpt.pt, atomic), a progress line with losses, images/s and ETA. With
-`--steps auto` the step count is set from a short timing run so that the schedule ends
-inside `--time-budget` seconds; the chosen count is stored in the checkpoint, so a resumed
-run keeps the same schedule. Uses a GPU when one is present.
+(runs/<name>/ckpt.pt, atomic) and on Ctrl-C, a progress line with losses, images/s and ETA.
+With `--steps auto` the step count is set from a short timing run so that the schedule ends
+inside `--time-budget` seconds, and re-fitted as the machine's pace changes. `--time-budget`
+is always the time of this invocation: to resume an auto run within its original budget,
+pass what is left of it (the recipe does). `--resume` takes every setting of the run from its
+checkpoint unless given again. Uses a GPU when one is present.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ import copy
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # a command line: one line, not a traceback
+    sys.exit("tiny_vlm_train needs PyTorch, a training dependency only: pip install torch")
 
 from .assets import npm_root
 from .configs import CONFIGS
@@ -148,6 +156,16 @@ def load_trained(ckpt_path: Path, device="cpu") -> tuple[TrainVLM, dict]:
     return model, ck
 
 
+def steps_arg(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) > 0):
+        return value
+    raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {value!r}")
+
+
+# Settings a resumed run takes from its checkpoint when they are not given again (None = not given).
+RESUMED = {"qa_per_image": 1, "align": 1, "workers": 1, "asset_pack": None}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/default")
@@ -157,21 +175,21 @@ def main(argv=None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--warmup", type=int, default=300)
-    ap.add_argument("--steps", default="auto", help="total optimizer steps, or 'auto' (fit --time-budget)")
+    ap.add_argument("--steps", default="auto", type=steps_arg, help="total optimizer steps, or 'auto' (fit --time-budget)")
     ap.add_argument("--time-budget", type=float, default=4800.0, help="seconds for this invocation; training stops (with a checkpoint) when it runs out")
     ap.add_argument("--ckpt-every", type=float, default=300.0, help="seconds between checkpoints")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=None, help="data-loader processes rendering scenes (default 1)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     ap.add_argument("--vocab-size", type=int, default=1024)
-    ap.add_argument("--qa-per-image", type=int, default=1, choices=range(1, 9), metavar="1..8",
-                    help="questions per rendered image (k > 1: one describe + k-1 count/presence)")
+    ap.add_argument("--qa-per-image", type=int, default=None, choices=range(1, 9), metavar="1..8",
+                    help="questions per rendered image (k > 1: one describe + k-1 count/presence; default 1)")
     ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
     ap.add_argument("--colour-jitter", action="store_true",
                     help="per-object grey and small hue turns in the style jitter (stage 5, one of the shipped soup's ingredients)")
     ap.add_argument("--extra-styles", default="", metavar="A,B",
                     help="also draw objects in these styles of sprites.EXTRA_STYLES, e.g. fluentmono,emojionemono (one-colour glyphs, painted in two random colours)")
-    ap.add_argument("--align", type=int, default=1, choices=(0, 1), help="image-embedding / class-name-token alignment loss")
+    ap.add_argument("--align", type=int, default=None, choices=(0, 1), help="image-embedding / class-name-token alignment loss (default 1)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", metavar="CKPT", help="start from these weights (labels, tokenizer and config too) with a fresh optimizer and schedule")
     ap.add_argument("--asset-pack", metavar="NPZ", help="training assets from one file (python -m tiny_vlm_train.assets --pack) instead of the installed sources")
@@ -208,6 +226,11 @@ def main(argv=None) -> None:
             setattr(args, k, args_saved[k])
         args.colour_jitter = args.colour_jitter or args_saved.get("colour_jitter", False)
         args.extra_styles = args.extra_styles or args_saved.get("extra_styles", "")
+        for k in RESUMED:
+            if getattr(args, k) is None:
+                setattr(args, k, args_saved.get(k))
+        if args.asset_pack and not Path(args.asset_pack).is_file():
+            sys.exit(f"--resume: the run's asset pack {args.asset_pack} is not there; give --asset-pack again (or the path of a copy)")
     elif args.init:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         labels, tok_json, config = init["labels"], init["tokenizer"], ModelConfig.from_json(init["config"])
@@ -223,6 +246,9 @@ def main(argv=None) -> None:
         config = cfg_fn(vocab_size=args.vocab_size, **({"image_size": args.image_size} if args.image_size else {}))
         total_steps = None
         ck = None
+    for k, default in RESUMED.items():
+        if getattr(args, k) is None:
+            setattr(args, k, default)
     extra_styles = parse_extra_styles(args.extra_styles)
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1))
     (out / "tokenizer.json").write_text(tok_json)
@@ -238,6 +264,9 @@ def main(argv=None) -> None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         start_step = ck["step"]
+        if start_step >= total_steps:
+            print(f"{ckpt_path}: this run finished at step {start_step}/{total_steps}; nothing to resume", flush=True)
+            return
         print(f"resumed from {ckpt_path} at step {start_step}/{total_steps}", flush=True)
     elif args.init:
         skipped = load_init_weights(model, init["model"])
@@ -289,47 +318,65 @@ def main(argv=None) -> None:
     weights_path = Path(args.weights_out) if args.weights_out else None
     model.train()
     t_last_ckpt = time.time()
-    t0, n_img, ema = time.time(), 0, {}
+    t0, n_img, ema = None, 0, {}
     step = start_step
-    for batch in loader:
-        step = batch["step"]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total_steps, args.lr, args.warmup)
-        loss, parts = compute_loss(model, batch, before_ids, device, class_tokens)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        n_img += batch["images"].shape[0]
-        for k, v in parts.items():
-            ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
-        step += 1
-        if refit and step == start_step + 20:
-            t_fit, step_fit = time.time(), step
-        if refit and step >= start_step + 80 and step - step_fit >= (60 if step < start_step + 200 else 200):
-            # The machine is shared and its pace changes: re-fit the step count to the time left, so that the
-            # cosine still ends inside the budget (the schedule stays counted in steps).
-            sec = (time.time() - t_fit) / (step - step_fit) * 1.02
-            new_total = max(step + 1, step + int((args.time_budget - (time.time() - t_start)) / sec))
-            if new_total != total_steps:
-                print(f"re-fit: {sec:.3f} s/step -> {new_total} steps (was {total_steps})", flush=True)
-            total_steps = state["total_steps"] = new_total
-            t_fit, step_fit = time.time(), step
-        if step % 10 == 0 or step == total_steps:
-            dt = time.time() - t0
-            ips = n_img / dt
-            eta = (total_steps - step) * args.batch_size / max(ips, 1e-6)
-            msg = " ".join(f"{k} {float(v):.3f}" for k, v in ema.items())
-            print(f"step {step}/{total_steps} {100 * step / total_steps:5.1f}% | {msg} | lr {opt.param_groups[0]['lr']:.2e} | {ips:.1f} img/s | images {step * args.batch_size} | ETA {eta / 60:.1f} min", flush=True)
-        if time.time() - t_last_ckpt > args.ckpt_every:
-            state["train_wall_s"] = wall_before + time.time() - t_start
-            save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
-            t_last_ckpt = time.time()
-        if time.time() - t_start > args.time_budget and step < total_steps:
-            print(f"time budget of {args.time_budget:.0f} s used up at step {step}; checkpoint saved, continue with --resume", flush=True)
-            break
-        if step >= total_steps:
-            break
+    interrupted = []  # Ctrl-C: the step under way finishes, then a checkpoint; a second Ctrl-C stops at once
+    main_pid = os.getpid()
+
+    def on_ctrl_c(signum, frame):
+        if os.getpid() != main_pid:  # a data-loader process (it inherited this handler): the main process decides
+            return
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted.append(True)
+        print("\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again to stop at once, without one)", flush=True)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # (signals can only be caught there)
+    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c) if in_main_thread else None
+    try:
+        for batch in loader:
+            if t0 is None:  # rates and ETA from the first batch on: not the loader's start-up
+                t0 = time.time()
+            step = batch["step"]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, args.lr, args.warmup)
+            loss, parts = compute_loss(model, batch, before_ids, device, class_tokens)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            n_img += batch["images"].shape[0]
+            for k, v in parts.items():
+                ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+            step += 1
+            if refit and step == start_step + 20:
+                t_fit, step_fit = time.time(), step
+            if refit and step >= start_step + 80 and step - step_fit >= (60 if step < start_step + 200 else 200):
+                # The machine is shared and its pace changes: re-fit the step count to the time left, so that the
+                # cosine still ends inside the budget (the schedule stays counted in steps).
+                sec = (time.time() - t_fit) / (step - step_fit) * 1.02
+                new_total = max(step + 1, step + int((args.time_budget - (time.time() - t_start)) / sec))
+                if new_total != total_steps:
+                    print(f"re-fit: {sec:.3f} s/step -> {new_total} steps (was {total_steps})", flush=True)
+                total_steps = state["total_steps"] = new_total
+                t_fit, step_fit = time.time(), step
+            if step % 10 == 0 or step == total_steps:
+                dt = max(time.time() - t0, 1e-6)
+                ips = n_img / dt
+                eta = (total_steps - step) * args.batch_size / max(ips, 1e-6)
+                msg = " ".join(f"{k} {float(v):.3f}" for k, v in ema.items())
+                print(f"step {step}/{total_steps} {100 * step / total_steps:5.1f}% | {msg} | lr {opt.param_groups[0]['lr']:.2e} | {ips:.1f} img/s | images {step * args.batch_size} | ETA {eta / 60:.1f} min", flush=True)
+            if time.time() - t_last_ckpt > args.ckpt_every:
+                state["train_wall_s"] = wall_before + time.time() - t_start
+                save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
+                t_last_ckpt = time.time()
+            if time.time() - t_start > args.time_budget and step < total_steps:
+                print(f"time budget of {args.time_budget:.0f} s used up at step {step}; checkpoint saved, continue with --resume", flush=True)
+                break
+            if step >= total_steps or interrupted:
+                break
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous_handler)
     state["train_wall_s"] = wall_before + time.time() - t_start
     save_checkpoint(ckpt_path, model, opt, step, state, weights_path)
     wall = time.time() - t_start
@@ -340,6 +387,9 @@ def main(argv=None) -> None:
     with open(out / "train_runs.jsonl", "a") as f:
         f.write(json.dumps(log) + "\n")
     print(f"done: {log}", flush=True)
+    if interrupted:
+        print(f"interrupted at step {step}: checkpoint saved in {ckpt_path}; continue with --resume", flush=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,15 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+try:
+    import torch
+except ImportError:  # a command line: one line, not a traceback
+    sys.exit("tiny_vlm_train needs PyTorch, a training dependency only: pip install torch")
 
 from tiny_vlm.config import ModelConfig
 
