@@ -14,6 +14,8 @@ say() { printf '\n== %s\n' "$*"; }
 APT_PACKAGES="chromium fonts-noto-color-emoji wabt xvfb firefox-esr webkit2gtk-driver"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+# Debian's python3 makes virtual environments only with python3-venv (ensurepip)
+python3 -c "import ensurepip" >/dev/null 2>&1 || missing="$missing python3-venv"
 if [ -n "$missing" ]; then
   say "apt-get install$missing"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

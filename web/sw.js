@@ -79,9 +79,17 @@ const waiting = new Set();
 function update(client) {
   if (client) waiting.add(client);
   updating ??= doUpdate()
-    .then((changed) => {
-      if (changed) for (const c of waiting) c.postMessage({ type: "updated" });
-    })
+    .then(
+      (changed) => {
+        for (const c of waiting) {
+          if (changed) c.postMessage({ type: "updated" });
+          c.postMessage({ type: "update-checked", result: changed ? "updated" : "current" });
+        }
+      },
+      (err) => {
+        for (const c of waiting) c.postMessage({ type: "update-checked", result: "failed", message: String(err?.message ?? err) });
+      },
+    )
     .finally(() => {
       waiting.clear();
       updating = null;

@@ -150,8 +150,9 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
               f"- **Held-out** emoji style (never used in training, evaluation only): {', '.join(HELDOUT_STYLES)}",
               f"- Training backgrounds: {len(background_files('train'))} photos/textures; **held-out** backgrounds: "
               f"{len(background_files('heldout'))} photos (MATE nature wallpapers, scikit-learn samples)", "",
-              "Install the sources on a fresh machine with `python -m tiny_vlm_train.assets` (apt-get, npm and pip; cache in "
-              "`~/.cache/tiny-vlm/assets`, override with `TINY_VLM_ASSETS`).", "", "### Sources and licences", "", LICENCES, ""]
+              "Install the sources on a fresh machine with `python -m tiny_vlm_train.assets` (apt-get and npm; cache in "
+              "`~/.cache/tiny-vlm/assets`, override with `TINY_VLM_ASSETS`); the scikit-image and scikit-learn sample photos "
+              "come from those pip packages (both in `requirements-test.txt`).", "", "### Sources and licences", "", LICENCES, ""]
     lines += ["## Training", ""]
     if stages:
         lines += ["| stage | run | input | device | batch | steps | images this stage | wall time |", "|---|---|---|---|---|---|---|---|"]

@@ -131,10 +131,16 @@ class WebKit:
         self.xvfb = None
         display = os.environ.get("DISPLAY")
         if not display:
-            display = f":{free_port() % 400 + 100}"
-            self.xvfb = subprocess.Popen([XVFB, display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
+            # Xvfb picks a free display itself and writes its number to the pipe once it accepts clients.
+            read_end, write_end = os.pipe()
+            self.xvfb = subprocess.Popen([XVFB, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_end,))
+            os.close(write_end)
+            with os.fdopen(read_end) as pipe:
+                number = pipe.readline().strip()  # blocks until the server is ready (or '' if it died)
+            if not number:
+                raise RuntimeError(f"Xvfb did not start (exit status {self.xvfb.poll()})")
+            display = f":{number}"
         options = Options()
         options.binary_location = str(MINIBROWSER)
         for arg in ("--automation", "--enable-media-stream=true", "--enable-mock-capture-devices=true"):

@@ -99,7 +99,7 @@ def test_reload_reads_nothing_from_the_network_and_restores_the_snapshot(site, s
     assert second["timings"]["pyodide_ms"] < first["timings"]["pyodide_ms"]
     assert app.page.evaluate(ANSWER_JS) == answer_before  # NumPy, the kernels and the model work after a restore
     sent = wait_for_request(server, "/manifest.json")  # the update check after ready: a 304
-    app.page.wait_for_timeout(300)
+    app.page.wait_for_function("window.tinyVLM.updateCheck === 'current'", timeout=30_000)  # the check is over
     for key, n in server.take().items():
         sent[key] = sent.get(key, 0) + n
     assert sum(sent.values()) == 0, f"bytes sent on reload: {sent}"
@@ -166,7 +166,7 @@ def test_an_update_whose_files_do_not_match_its_manifest_is_not_used(site, serve
     app.page.reload()
     boot(app)
     wait_for_request(server, "/model/README.md")  # the update fetched the file, found it wrong
-    app.page.wait_for_timeout(1000)
+    app.page.wait_for_function("window.tinyVLM.updateCheck === 'failed'", timeout=30_000)  # and gave up on it
     assert app.page.evaluate("window.tinyVLM.updateReady === true") is False
     assert app.page.evaluate("async () => (await fetch('model/README.md')).text()") == card_before
     stored = app.page.evaluate("""async (name) => {
