@@ -359,6 +359,7 @@ def test_model_card_again_without_the_run_directories(tmp_path, setup):
     (run / "eval.json").write_text(json.dumps(evaluation))
     first = write_card(model_dir, [run], run / "eval.json", ["train --out ../runs/gpu9"], "export", "evaluate", notes).read_text()
     assert "| 1 | `runs/gpu9` | 64 px | GPU X | 256 |" in first and "Stage 9 ran on GPU X." in first
+    assert f"python -m tiny_vlm_train.card ../models/int8 --run {run} --eval {run / 'eval.json'} --notes {notes}" in first  # its own paths
     shutil.rmtree(tmp_path / "runs")
     (model_dir / "README.md").unlink()
     main([str(model_dir), "--again"])
@@ -369,6 +370,9 @@ def test_model_card_again_without_the_run_directories(tmp_path, setup):
     card = (model_dir / "README.md").read_text()
     assert "| **count accuracy** | **0.875** |" in card and "Stage 9 ran on GPU X." in card
     assert json.loads((model_dir / "metrics.json").read_text()) == better
+    with pytest.raises(SystemExit):  # a mistyped evaluation leaves the card and its metrics as they were
+        main([str(model_dir), "--again", "--eval", str(tmp_path / "nwe.json")])
+    assert (model_dir / "README.md").read_text() == card and json.loads((model_dir / "metrics.json").read_text()) == better
     (model_dir / "card.json").unlink()
     with pytest.raises(SystemExit):
         main([str(model_dir), "--again"])

@@ -72,7 +72,7 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
                eval_command: str, notes: Path | None = None) -> Path:
     """The card from run directories, an evaluation JSON and notes; what it used goes to card.json."""
     model_dir = Path(model_dir)
-    record = {"runs": [{"run": Path(d).name, "records": read_runs_log(d)} for d in run_dirs or ()
+    record = {"runs": [{"run": Path(d).name, "path": str(d), "records": read_runs_log(d)} for d in run_dirs or ()
                        if (Path(d) / "train_runs.jsonl").exists()],
               "train_commands": list(train_commands), "export_command": export_command, "eval_command": eval_command,
               "eval_json": str(eval_json) if eval_json else None, "notes_path": str(notes) if notes else None,
@@ -95,6 +95,16 @@ def rewrite_card(model_dir: Path, eval_json: Path | None = None) -> Path:
     source = Path(eval_json) if eval_json else model_dir / "metrics.json"
     m = json.loads(source.read_text()) if source.exists() else None
     return _write(model_dir, record, m)
+
+
+def card_command(model_dir: Path, record: dict) -> str:
+    """The command that writes this card, with the paths it was written with (a recipe's runs
+    are under runs/recipe/); cards from before the paths were kept assume runs/<name>."""
+    shown = model_dir if not model_dir.is_absolute() else Path("..") / "models" / model_dir.name
+    paths = [r.get("path") or f"../runs/{r['run']}" for r in record["runs"]]
+    runs = " ".join(f"--run {p}" for p in paths)
+    return (f"python -m tiny_vlm_train.card {shown} {runs}" + (f" --eval {record['eval_json']}" if record["eval_json"] else "")
+            + (f" --notes {record['notes_path']}" if record["notes_path"] else ""))
 
 
 def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
@@ -177,9 +187,7 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
               "Curriculum: scenes with at most 1, 2, 3, then 4 objects over the first 4/12/25% of training.", "",
               "Commands (run from `py/`; the first installs the sources):", "", "```sh", "python -m tiny_vlm_train.assets",
               *train_commands, export_command, eval_command,
-              f"python -m tiny_vlm_train.card ../models/{model_dir.name} " + " ".join(f"--run ../runs/{d}" for d, _ in stages)
-              + (f" --eval ../{Path(eval_json).parent.parent.name}/{Path(eval_json).parent.name}/{Path(eval_json).name}" if eval_json else "")
-              + (f" --notes ../{Path(notes).parent.parent.name}/{Path(notes).parent.name}/{Path(notes).name}" if notes else ""),
+              card_command(model_dir, record),
               "```", "",
               "`--resume` continues an interrupted run from `runs/default/ckpt.pt` (written every 5 minutes). A GPU is used when present.", ""]
     if record["notes"]:

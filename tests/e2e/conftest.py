@@ -65,10 +65,30 @@ def chromium(scene_files):
     playwright.stop()
 
 
+OPENED = []  # every App open_app made, in order
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_the_module_s_apps():
+    """A test module's pages are closed when the module ends: a page left open keeps its worker,
+    Pyodide and the model running, and slows every later test on a 2-core machine."""
+    first = len(OPENED)
+    yield
+    for app in OPENED[first:]:
+        close_quietly(app)
+
+
+def close_quietly(app) -> None:
+    try:
+        app.context.close()
+    except Exception:  # closed already (its module ended first)
+        pass
+
+
 @pytest.fixture(scope="session")
 def open_app(chromium):
-    """open_app(url, camera=True, init_script=None, **context_options) -> App, closed at the end."""
-    apps = []
+    """open_app(url, camera=True, init_script=None, **context_options) -> App, closed with its test module."""
+    apps = OPENED
 
     def _open(url, camera=True, init_script=None, **options):
         context = chromium.new_context(permissions=["camera"] if camera else [], **options)
@@ -84,7 +104,7 @@ def open_app(chromium):
 
     yield _open
     for app in apps:
-        app.context.close()
+        close_quietly(app)
 
 
 @pytest.fixture(scope="session")
