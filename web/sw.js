@@ -35,8 +35,11 @@ self.addEventListener("message", (event) => {
 async function cacheFirst(event, request) {
   const cache = await caches.open(CACHE);
   const home = new URL("./", self.registration.scope).href;
-  // Any navigation (/?utm=..., /index.html) gets the stored page the updates keep fresh.
-  const cached = request.mode === "navigate" ? (await cache.match(home)) ?? (await cache.match(request)) : await cache.match(request);
+  // A navigation to the app (/, /?utm=..., /index.html) gets the stored page the updates keep
+  // fresh; one to another file (/model/README.md) gets that file.
+  const path = new URL(request.url).pathname.slice(new URL(self.registration.scope).pathname.length);
+  const toApp = request.mode === "navigate" && (path === "" || path === "index.html");
+  const cached = toApp ? (await cache.match(home)) ?? (await cache.match(request)) : await cache.match(request);
   if (cached) return cached;
   const response = await fetch(request);
   if (response.status === 200 && response.type === "basic") event.waitUntil(store(cache, request, response.clone()));
