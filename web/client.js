@@ -49,6 +49,7 @@ export class TinyVLM {
   #nextId = 1;
   #pending = new Map(); // id -> {resolve, reject, onToken, text}
   #boot_handlers = null;
+  #closed = null; // why this client will not answer any more (terminated, or its worker failed)
   info = null;
 
   constructor(worker) {
@@ -82,6 +83,7 @@ export class TinyVLM {
    */
   infer(image, prompt, options = {}) {
     const { onToken, signal, ...params } = options;
+    if (this.#closed) return Promise.reject(new TinyVLMError(P.ErrorCode.FAILED, `this client is closed: ${this.#closed}`));
     if (this.busy) return Promise.reject(new TinyVLMError(P.ErrorCode.BUSY, "busy: one inference at a time"));
     if (signal?.aborted) return Promise.reject(new DOMException("aborted before it started", "AbortError"));
     const id = this.#nextId++;
@@ -106,6 +108,7 @@ export class TinyVLM {
   terminate() {
     this.#worker.terminate();
     this.#fail("terminated");
+    this.#closed = "terminated";
   }
 
   #onMessage(msg) {
@@ -151,7 +154,10 @@ export class TinyVLM {
   }
 
   #fail(message) {
-    const err = new TinyVLMError(P.ErrorCode.BOOT, message);
+    // The worker is gone or cannot be trusted: nothing sent to it would be answered.
+    this.#closed ??= message;
+    this.#worker.terminate();
+    const err = new TinyVLMError(this.#boot_handlers ? P.ErrorCode.BOOT : P.ErrorCode.FAILED, message);
     this.#boot_handlers?.reject(err);
     this.#boot_handlers = null;
     for (const job of this.#pending.values()) job.reject(err);

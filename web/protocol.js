@@ -52,7 +52,13 @@ export const ErrorCode = Object.freeze({
   BAD_REQUEST: "bad_request", // malformed message
   BOOT: "boot", // loading failed (network, integrity, timeout, Python error)
   GENERATE: "generate", // the runtime raised during a generation
+  FAILED: "failed", // the worker's boot failed or it was terminated: it will not answer; load a new one
 });
+
+// Limits of one request: a frame is copied into WebAssembly memory, which never shrinks (scale
+// large photos down first), and only about 90 prompt tokens fit beside the image anyway.
+export const MAX_PIXELS = 4096 * 4096;
+export const MAX_PROMPT_CHARS = 2000;
 
 export const DEFAULT_PARAMS = Object.freeze({ maxTokens: 32, temperature: 0, topK: 0, topP: 1, seed: 0 });
 
@@ -84,13 +90,21 @@ export const error = (id, code, message) => ({ type: MessageType.ERROR, id: id ?
 export function checkGenerate(msg) {
   if (typeof msg.id !== "number" && typeof msg.id !== "string") return "generate: `id` must be a number or string";
   if (typeof msg.prompt !== "string" || msg.prompt.trim() === "") return "generate: `prompt` must be a non-empty string";
+  if (msg.prompt.length > MAX_PROMPT_CHARS) return `generate: \`prompt\` has ${msg.prompt.length} characters, at most ${MAX_PROMPT_CHARS}`;
   const image = msg.image;
   if (!image || !Number.isInteger(image.width) || !Number.isInteger(image.height) || image.width < 1 || image.height < 1)
     return "generate: `image` needs integer `width` and `height` >= 1";
+  if (image.width * image.height > MAX_PIXELS)
+    return `generate: the image has ${image.width}x${image.height} pixels, at most ${MAX_PIXELS} (scale it down first: the model sees a small square)`;
+  if (!(image.rgba instanceof ArrayBuffer) && !ArrayBuffer.isView(image.rgba)) return "generate: `image.rgba` must be an ArrayBuffer or a typed array of RGBA bytes";
   const bytes = image.rgba?.byteLength;
   if (bytes !== image.width * image.height * 4)
     return `generate: \`image.rgba\` has ${bytes} bytes, expected width*height*4 = ${image.width * image.height * 4}`;
   const p = msg.params ?? {};
   if (!Number.isInteger(p.maxTokens) || p.maxTokens < 1) return `generate: \`params.maxTokens\` must be an integer >= 1, got ${p.maxTokens}`;
+  if (!Number.isFinite(p.temperature) || p.temperature < 0) return `generate: \`params.temperature\` must be a finite number >= 0, got ${p.temperature}`;
+  if (!Number.isInteger(p.topK) || p.topK < 0) return `generate: \`params.topK\` must be an integer >= 0 (0 = off), got ${p.topK}`;
+  if (!Number.isFinite(p.topP) || p.topP <= 0 || p.topP > 1) return `generate: \`params.topP\` must be in (0, 1], got ${p.topP}`;
+  if (!Number.isInteger(p.seed) || p.seed < 0) return `generate: \`params.seed\` must be an integer >= 0, got ${p.seed}`;
   return null;
 }

@@ -146,8 +146,12 @@ async function boot(urls) {
   if (snapshots && snapshot !== "restored") {
     // Pure-Python standard modules that loading NumPy and importing the runtime need anyway go
     // into the snapshot too; then the snapshot is taken, before any shared library is loaded.
-    pyodide.runPython(`for _name in ${JSON.stringify(SNAPSHOT_IMPORTS)}:\n    __import__(_name)\ndel _name`);
-    snapshots.write(pyodide.makeMemorySnapshot());
+    try {
+      pyodide.runPython(`for _name in ${JSON.stringify(SNAPSHOT_IMPORTS)}:\n    __import__(_name)\ndel _name`);
+      snapshots.write(pyodide.makeMemorySnapshot());
+    } catch (err) { // out of memory on a small phone, say: boot without a snapshot
+      snapshot = `not made (${errorMessage(err)})`;
+    }
   }
   mark("pyodide_ms", t);
 
@@ -294,14 +298,22 @@ async function openBootCache(key) {
   }
   return {
     async read() {
-      const hit = await cache.match(key).catch(() => null);
-      return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+      // An entry that cannot be read is removed: it is a cache, never a reason to fail a boot.
+      try {
+        const hit = await cache.match(key);
+        return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+      } catch (err) {
+        console.warn(`tiny-vlm: ${key} could not be read, removed:`, err?.message);
+        await cache.delete(key).catch(() => false);
+        return null;
+      }
     },
     async write(bytes) {
       try {
-        await cache.put(key, new Response(bytes));
-        const folder = key.slice(0, key.lastIndexOf("/") + 1); // older versions' entries of this kind go
+        // older versions' entries of this kind go first: with little storage left, the new one may need their room
+        const folder = key.slice(0, key.lastIndexOf("/") + 1);
         for (const request of await cache.keys()) if (request.url.startsWith(folder) && request.url !== key) await cache.delete(request);
+        await cache.put(key, new Response(bytes));
       } catch (err) {
         console.warn(`tiny-vlm: ${key} not stored:`, err.message);
       }
@@ -388,6 +400,9 @@ function storeBytecode() {
 
 async function onGenerate(msg) {
   const id = msg.id;
+  if (state.phase === "failed") {
+    return post(P.error(id, P.ErrorCode.FAILED, "generate: this worker failed to load the model and will not answer; start a new one"));
+  }
   if (state.phase !== "ready") {
     return post(P.error(id, P.ErrorCode.NOT_READY, `generate: the model is not loaded yet (worker is ${state.phase})`));
   }
@@ -406,7 +421,15 @@ async function onGenerate(msg) {
     const { width, height, rgba } = msg.image;
     const p = msg.params;
     const params = { max_tokens: p.maxTokens, temperature: p.temperature, top_k: p.topK, top_p: p.topP, seed: p.seed };
-    session = py.start(state.model, new Uint8Array(rgba), width, height, msg.prompt, JSON.stringify(params));
+    // the bytes themselves (a Uint32Array of packed pixels must not be converted element by element)
+    const bytes = rgba instanceof ArrayBuffer ? new Uint8Array(rgba) : new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.byteLength);
+    try {
+      session = py.start(state.model, bytes, width, height, msg.prompt, JSON.stringify(params));
+    } catch (err) {
+      // what Python refuses here is the request (a prompt that does not fit, a bad value), not the runtime
+      const refused = ["BridgeError", "ValueError", "ImageError"].includes(err?.type);
+      return post(P.error(id, refused ? P.ErrorCode.BAD_REQUEST : P.ErrorCode.GENERATE, errorMessage(err)));
+    }
     py.prefill(session);
     let index = 0;
     let firstTokenMs = null;
@@ -493,6 +516,9 @@ async function fetchVerified(siteBase, manifest, path, stage, onBytes) {
   if (bytes.byteLength !== entry.bytes) {
     throw new Error(`${path}: got ${bytes.byteLength} bytes, the manifest says ${entry.bytes}`);
   }
+  // Plain http on another host (a phone on the LAN) has no crypto.subtle: the size check above
+  // is all there is then. The sha256 guards against a half-finished deploy, not an attacker.
+  if (!self.crypto?.subtle) return bytes;
   const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
   if (digest !== entry.sha256) {
     throw new Error(`${path}: sha256 ${digest} does not match the manifest (${entry.sha256})`);

@@ -44,7 +44,7 @@ class Session:
         if not self.prompt.strip():
             raise ValueError("prompt is empty (pass None for the model's default prompt)")
         # Checked before any work, so that a prompt that cannot fit never costs an image encoding.
-        before, after = model.prompt_ids(self.prompt)
+        self._prompt_ids = before, after = model.prompt_ids(self.prompt)  # kept for prefill
         positions = len(before) + model.config.vision.n_tokens + len(after)
         if positions >= model.config.lm.max_seq_len:
             raise ValueError(f"prompt of {positions} positions leaves no room to generate (lm.max_seq_len "
@@ -80,7 +80,7 @@ class Session:
             image_embeds = m.encode_image(pixels)  # [N_img, D]
             self.stats["encode_ms"] = _ms(t1)
             t2 = time.perf_counter()
-            embeds = m.prompt_embeddings(image_embeds, self.prompt)  # [T, D]
+            embeds = m.prompt_embeddings(image_embeds, self.prompt, self._prompt_ids)  # [T, D]
             self.n_prompt_tokens = embeds.shape[0]
             self._logits = m.lm.forward(embeds, self.cache)  # [V]
             self.stats["prefill_ms"] = _ms(t2)

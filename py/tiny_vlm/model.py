@@ -118,8 +118,8 @@ class FastVLM:
         """Token ids before and after the image: template text with special tokens, user text without."""
         return prompt_ids(self.tokenizer, self.config.prompt_template, prompt)
 
-    def prompt_embeddings(self, image_embeds, prompt: str):  # [N_img, D] -> [T, D]
-        before, after = self.prompt_ids(prompt)
+    def prompt_embeddings(self, image_embeds, prompt: str, ids=None):  # [N_img, D] -> [T, D]
+        before, after = ids if ids is not None else self.prompt_ids(prompt)
         embeds = np.concatenate([self.lm.embed(before), image_embeds.astype(np.float32), self.lm.embed(after)])
         if embeds.shape[0] >= self.config.lm.max_seq_len:
             raise ValueError(f"prompt of {embeds.shape[0]} positions leaves no room to generate (lm.max_seq_len {self.config.lm.max_seq_len})")

@@ -208,14 +208,15 @@ def test_python_errors_reach_the_caller_and_the_worker_recovers(site, app):
     outcome = app.page.evaluate("""async () => {
         const vlm = window.tinyVLM.client;
         const image = new ImageData(16, 16);
-        const bad = await vlm.infer(image, "Describe this image.", {temperature: "hot"}).then(
-            () => null, e => ({code: e.code, message: e.message}));
+        const failed = (e) => ({code: e.code, message: e.message});
+        const hot = await vlm.infer(image, "Describe this image.", {temperature: "hot"}).then(() => null, failed);
+        const long = await vlm.infer(image, "dog ".repeat(300), {}).then(() => null, failed);  // Python refuses it
         const good = await vlm.infer(image, "Describe this image.", {maxTokens: 3});
-        return {bad, good: good.reason};
+        return {hot, long, good: good.reason};
     }""")
-    assert outcome["bad"]["code"] == "generate"
-    assert outcome["bad"]["message"] == "tiny_vlm.bridge.BridgeError: params.temperature must be a finite number, got 'hot'"
-    assert outcome["good"] in ("eos", "length")
+    assert outcome["hot"] == {"code": "bad_request", "message": "generate: `params.temperature` must be a finite number >= 0, got hot"}
+    assert outcome["long"]["code"] == "bad_request" and "leaves no room to generate" in outcome["long"]["message"]
+    assert outcome["good"] in ("eos", "length")  # and the worker recovered
 
 
 def test_raw_worker_protocol(site, app):
@@ -235,10 +236,14 @@ def test_raw_worker_protocol(site, app):
         worker.postMessage(P.init({manifest: new URL("manifest.json", location).href, pyodideIndex: new URL("pyodide/", location).href}));
         await until(() => seen.some(m => m.type === "ready" || m.type === "error" && m.id === null));
         worker.postMessage(P.generate(3, "Describe this image.", {width: 8, height: 8, rgba: new ArrayBuffer(5)}, {}));
+        worker.postMessage(P.generate(6, "Describe this image.", {width: 8192, height: 8192, rgba: new ArrayBuffer(0)}, {}));
         worker.postMessage(P.generate(4, "Describe this image.", image(), {maxTokens: 50}));
         worker.postMessage(P.generate(5, "Describe this image.", image(), {}));   // while 4 runs
         worker.postMessage(P.stop(4));
         await until(() => seen.some(m => m.type === "done" && m.id === 4));
+        // pixels as 32-bit words: the worker reads their bytes (256 of them), not 64 converted values
+        worker.postMessage(P.generate(7, "Describe this image.", {width: 8, height: 8, rgba: new Uint32Array(64).fill(0xff808080)}, {maxTokens: 2}));
+        await until(() => seen.some(m => (m.type === "done" || m.type === "error") && m.id === 7));
         worker.terminate();
         return seen.map(m => ({type: m.type, id: m.id, code: m.code, reason: m.reason, message: m.message}));
     }""")
@@ -250,6 +255,8 @@ def test_raw_worker_protocol(site, app):
     assert by_id[2][0]["code"] == "bad_request" and "dance" in by_id[2][0]["message"]
     assert [m["type"] for m in log if m["id"] is None] == ["ready"]
     assert by_id[3][0]["code"] == "bad_request" and "5 bytes" in by_id[3][0]["message"]
+    assert by_id[6][0]["code"] == "bad_request" and "at most 16777216" in by_id[6][0]["message"]
+    assert by_id[7][-1]["type"] == "done" and by_id[7][-1]["reason"] in ("eos", "length"), by_id[7]
     assert by_id[5][0]["code"] == "busy"
     assert by_id[4][-1]["type"] == "done" and by_id[4][-1]["reason"] == "stopped"
     assert all(m["type"] == "token" for m in by_id[4][:-1])
