@@ -122,3 +122,27 @@ def test_compiled_modules_pack_unchecked_hash_bytecode_of_imported_modules(tmp_p
     namespace = {}
     exec(marshal.loads(pyc[16:]), namespace)
     assert namespace["VALUE"] == 42
+
+
+def test_kernels_that_fail_their_self_check_are_not_used(tmp_path):
+    """The worker hands load_model the WASM exports; a module that computes wrongly (a bad
+    build, a browser quirk) is caught by the self-check and the NumPy kernels answer."""
+    from types import SimpleNamespace
+
+    from tiny_vlm.wasm import emulate
+    from tiny_vlm.wasm.backend import SimdBackend
+
+    path = str(random_model(tmp_path))
+    packed, dot = emulate.emulated_exports()
+    kernels = dict(gemm_packed=packed, gemm_dot=dot, gelu=emulate.emulated_gelu(), softmax_rows=emulate.emulated_softmax_rows(),
+                   dw_rows=emulate.emulated_dw_rows())
+    good = bridge.load_model(path, SimpleNamespace(**kernels))
+    assert isinstance(good.backend, SimdBackend)
+
+    def dot_without_bias(a, w, bias, c, m, n, k):
+        dot(a, w, 0, c, m, n, k)
+    with pytest.warns(UserWarning, match="failed their self-check"):
+        fallback = bridge.load_model(path, SimpleNamespace(**dict(kernels, gemm_dot=dot_without_bias)))
+    assert not isinstance(fallback.backend, SimdBackend)
+    w, h = 40, 30
+    assert run(fallback, rgba(w, h), w, h)[:2] == run(bridge.load_model(path), rgba(w, h), w, h)[:2]  # NumPy's answer

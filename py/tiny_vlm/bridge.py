@@ -26,6 +26,7 @@ import math
 import py_compile
 import struct
 import sys
+import warnings
 
 import numpy as np
 
@@ -48,13 +49,18 @@ def load_model(model_dir: str, gemm_exports=None) -> FastVLM:
     """
     if gemm_exports is None:
         return FastVLM.load(model_dir)
-    from tiny_vlm.wasm.backend import SimdBackend
+    from tiny_vlm.wasm.backend import KernelSelfCheckError, SimdBackend
 
     e = gemm_exports
     backend = SimdBackend(e.gemm_packed, e.gemm_dot, gelu=e.gelu, softmax_rows=e.softmax_rows, dw_rows=e.dw_rows,
                           swiglu=getattr(e, "swiglu", None), dw_s2=getattr(e, "dw_s2", None),
                           resize_rgba=getattr(e, "resize_rgba", None), attend=getattr(e, "attend", None),
                           rope=getattr(e, "rope", None), rms_rows=getattr(e, "rms_rows", None))  # getattr: None for a module from before the kernel
+    try:
+        backend.self_check()  # a few small GEMMs against NumPy (milliseconds): a bad build must not give wrong answers
+    except KernelSelfCheckError as err:
+        warnings.warn(f"the WASM kernels failed their self-check ({err}): using the NumPy kernels", stacklevel=2)
+        return FastVLM.load(model_dir)
     return FastVLM.load(model_dir, backend=backend)
 
 
