@@ -118,6 +118,47 @@ class LanguageModel:
         logits = be.linear(be.rms_norm(last, cfg.rms_eps), self.lm_head)  # [T or 1, V]
         return logits if all_logits else logits[0]
 
+    def decode_batch(self, token_ids, caches):  # [B] ids, B caches -> [B, V]
+        """One step for B sequences at once, each with its own cache and position: the GEMMs of
+        all B rows run as one (the weights are read once per step, not B times); attention runs
+        per sequence over its own cache. Row b equals decode(token_ids[b], caches[b]) up to
+        float rounding. For batching.Batcher."""
+        cfg, be = self.config, self.backend
+        ids = np.asarray(token_ids, dtype=np.int64)
+        if ids.ndim != 1 or len(ids) != len(caches) or len(ids) == 0:
+            raise ValueError(f"decode_batch needs one token id per cache, got {ids.shape} ids for {len(caches)} caches")
+        if ids.min() < 0 or ids.max() >= cfg.vocab_size:
+            raise ValueError(f"token id out of range [0, {cfg.vocab_size}): {ids.min()}..{ids.max()}")
+        pos = np.array([c.length for c in caches], dtype=np.int64)
+        if np.any(pos + 1 > np.array([c.capacity for c in caches])):
+            raise ValueError(f"a sequence exceeds its KV cache capacity (lm.max_seq_len {cfg.max_seq_len})")
+        b = len(ids)
+        n_h, n_kv_h, dh = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        n_q = n_h * dh
+        cos, sin = self.cos[pos], self.sin_signed[pos]  # [B, Dh]: each row at its own position
+        h = self.embed_tokens[ids].astype(np.float32)  # [B, D] residual stream, owned
+        q = np.empty((b, n_h, dh), np.float32)
+        k_new = np.empty((b, n_kv_h, dh), np.float32)
+        for i, ly in enumerate(self.layers):
+            a = be.rms_norm(h, cfg.rms_eps)
+            qkv = be.linear(a, ly.w_qkv, ly.b_qkv)  # [B, (H+2Hkv)*Dh]
+            heads = qkv.reshape(b, n_h + 2 * n_kv_h, dh)
+            be.rope(heads[:, :n_h], cos, sin, out=q)
+            be.rope(heads[:, n_h:n_h + n_kv_h], cos, sin, out=k_new)
+            o = np.empty((b, n_q), np.float32)
+            for r, cache in enumerate(caches):
+                p = int(pos[r])
+                cache.k[i, :, p] = k_new[r]
+                cache.v[i, :, p] = heads[r, n_h + n_kv_h:]
+                be.attention(q[r][:, None], cache.k[i, :, :p + 1], cache.v[i, :, :p + 1], p, scale=None,
+                             out=o[r].reshape(n_h, 1, dh))
+            h += be.linear(o, ly.w_o)
+            m = be.rms_norm(h, cfg.rms_eps)
+            h += be.linear(be.swiglu(be.linear(m, ly.w_gate_up)), ly.w_down)
+        for cache in caches:
+            cache.length += 1
+        return be.linear(be.rms_norm(h, cfg.rms_eps), self.lm_head)  # [B, V]
+
     def decode(self, token_id: int, cache: KVCache):  # -> [V]
         """One step for one token: `forward(embed([token_id]), cache)` with fewer, cheaper
         NumPy calls (preallocated rows, scalar norms, no transposes); in Pyodide a step is
