@@ -92,6 +92,7 @@ def install_apt() -> None:
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)  # a fresh machine has no package lists yet
     subprocess.run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True)
 
 
@@ -200,6 +201,10 @@ def main(argv=None) -> None:
         install_apt()
     install_npm()
     install_samples()
+    missing = missing_sources()
+    if missing:  # no apt-get here (not Debian/Ubuntu), or an install that did not take
+        sys.exit(f"not installed: {', '.join(missing)} (install the Debian packages among them with your system's tools, "
+                 f"then run this again)")
     print(f"assets ready in {assets_dir()}")
 
 
