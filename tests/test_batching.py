@@ -37,6 +37,8 @@ def test_decode_batch_rows_are_single_decodes(model):
         np.testing.assert_allclose(s.cache.k[:, :, :cache.length], cache.k[:, :, :cache.length], atol=1e-5)  # the same K/V written
         np.testing.assert_allclose(s.cache.v[:, :, :cache.length], cache.v[:, :, :cache.length], atol=1e-5)
         assert s.cache.length == cache.length
+    with pytest.raises(ValueError, match="no token is pending"):  # nothing was sampled yet: nothing to feed back
+        model.session(frames(1)[0], PROMPTS[0]).feed(rows[0])
 
 
 def test_answers_equal_generate_alone_and_are_decoded_together(model):

@@ -321,7 +321,8 @@ async function run() {
     setStatus("Error.");
   } finally {
     ui.answer.removeAttribute("aria-busy");
-    const stopHadFocus = document.activeElement === ui.stop;
+    const stopHadFocus = document.activeElement === ui.stop || app.stopHadFocus;
+    app.stopHadFocus = false;
     app.running = false;
     app.abort = null;
     updateButtons();
@@ -366,6 +367,7 @@ async function answerOnce() {
 }
 
 function stop() {
+  app.stopHadFocus = document.activeElement === ui.stop; // Stop is disabled next: Start gets the focus when it is back
   app.wantStop = true;
   app.abort?.abort();
   setStatus("Stopping…");

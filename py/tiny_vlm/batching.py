@@ -120,12 +120,12 @@ class Batcher:
 
     def _decode(self, running: list[_Request]) -> None:
         """One decoder pass for every running answer, then each samples its next token."""
-        waiting = [r for r in running if r.session._pending is not None]
+        waiting = [r for r in running if r.session.pending_token is not None]
         if waiting:
             t0 = time.perf_counter()
             try:
                 with self.model.lock:
-                    logits = self.model.lm.decode_batch([r.session._pending for r in waiting], [r.session.cache for r in waiting])
+                    logits = self.model.lm.decode_batch([r.session.pending_token for r in waiting], [r.session.cache for r in waiting])
             except Exception as err:  # nothing can go on for these answers
                 for r in waiting:
                     r.future.set_exception(err)
@@ -134,11 +134,7 @@ class Batcher:
             self.stats["decode_passes"] += 1
             self.stats["decoded_tokens"] += len(waiting)
             for r, row in zip(waiting, logits):
-                s = r.session
-                s._logits, s._pending = row.copy(), None  # fed back: step() samples from these logits
-                s._decode_ms += share
-                s._n_decoded += 1
-                s.stats["decode_ms_per_token"] = s._decode_ms / s._n_decoded
+                r.session.feed(row.copy(), share)  # step() samples from these logits
         for r in running:
             if not r.future.done():
                 try:

@@ -125,6 +125,23 @@ class Session:
         self._pending = token
         return self._emit(hold=True)
 
+    @property
+    def pending_token(self) -> int | None:
+        """The token the last step() returned, not yet fed back through the decoder (None
+        before the first step and after the last)."""
+        return self._pending
+
+    def feed(self, logits, decode_ms: float = 0.0) -> None:
+        """Take the decoder pass of pending_token from elsewhere (batching.Batcher decodes many
+        sessions in one pass): logits [V] of this session's next position, whose K/V the pass
+        appended to this session's cache. The next step() samples from them."""
+        if self._pending is None:
+            raise ValueError("feed: no token is pending")
+        self._logits, self._pending = logits, None
+        self._decode_ms += decode_ms
+        self._n_decoded += 1
+        self.stats["decode_ms_per_token"] = self._decode_ms / self._n_decoded
+
     def stop(self) -> None:
         """End the session now (reason 'stopped'); later step() calls return ''."""
         if not self.done:
