@@ -1,6 +1,7 @@
 """tiny_vlm.batching: many requests decoded together give each the answer it gets alone."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -79,3 +80,23 @@ def test_a_bad_request_fails_alone_and_close_finishes_the_rest(model):
         batcher.submit(frames(1)[0], PROMPTS[0])
     with pytest.raises(ValueError, match="max_batch"):
         Batcher(model, max_batch=0)
+
+
+def test_serving_benchmark_writes_its_table_and_json(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location("bench_batching", root / "bench_batching.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    import scene
+
+    if not scene.EMOJI_FONT.is_file():
+        pytest.skip(f"{scene.EMOJI_FONT} is missing (apt-get install fonts-noto-color-emoji)")
+    out = tmp_path / "batching.json"
+    assert bench.main(["--requests", "3", "--max-batch", "2", "--rounds", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["requests"] == 3 and len(report["answers"]) == 3 and len(report["rounds"]) == 1
+    assert report["ratio_batcher_over_one_by_one"] == report["median_batcher_ms"] / report["median_one_by_one_ms"]
+    assert "| ratio Batcher / one by one |" in capsys.readouterr().out
