@@ -39,6 +39,9 @@ PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_st
 DEFAULT_PACKAGES_DIR = Path.home() / ".cache" / "tiny-vlm" / "pyodide"
 WEB_SUFFIXES = {".html", ".css", ".js", ".mjs", ".json", ".svg", ".png", ".webmanifest"}
 MODEL_FILES = ("model.safetensors", "tokenizer.json", "labels.json", "metrics.json", "README.md")
+# What the worker fetches at boot (manifest.model.files); the card and its metrics are on the
+# site for people and tools, not downloaded by every first visit.
+RUNTIME_MODEL_FILES = ("model.safetensors", "tokenizer.json", "labels.json")
 GZIP_SUFFIXES = {".wasm", ".mjs", ".js", ".json", ".css", ".html", ".svg", ".md", ".safetensors", ".webmanifest"}
 GZIP_MIN_BYTES = 1024
 GZIP_MIN_SAVING = 0.1  # keep a twin only when it is at least 10% smaller
@@ -282,7 +285,7 @@ def build(args: argparse.Namespace) -> Path:
             "pyodide": {"version": PYODIDE_VERSION, "core": core},
             "numpy": numpy,
             "wheel": wheel_rel,
-            "model": {"name": model_dir.name, "files": model_rels},
+            "model": {"name": model_dir.name, "files": [r for r in model_rels if Path(r).name in RUNTIME_MODEL_FILES]},
             "kernels": kernel_rels or None,
             "files": files,
             "build_options": options_key(args),

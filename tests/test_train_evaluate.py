@@ -153,3 +153,47 @@ def test_evaluate_the_shipped_model_keeps_per_scene_counts():
     for k in ("object_f1", "exact_caption_rate", "count_accuracy", "yes_no_accuracy"):
         lo, hi = m["ci95"][k]
         assert lo <= m[k] <= hi
+
+
+def test_split_metrics_by_hand():
+    """What the headline numbers mix: count questions about a present class, "yes" and "no"
+    questions, and each kind of background, counted by hand on four scenes."""
+    from tiny_vlm_train.evaluate import split_metrics
+
+    per_scene = {"tp": [2, 1, 0, 3], "fp": [0, 1, 1, 0], "fn": [0, 1, 2, 0], "exact": [1, 0, 0, 1],
+                 "count_ok": [1, 0, 1, 1], "count_ref": ["zero", "one", "two", "zero"],
+                 "yes_no_ok": [1, 1, 0, 1], "presence_ref": ["yes", "no", "yes", "no"],
+                 "background": ["photo", "plain", "photo", "gradient"]}
+    m = split_metrics(per_scene)
+    assert (m["count_accuracy_present"], m["count_present_questions"]) == (0.5, 2)  # "one" wrong, "two" right
+    assert (m["yes_accuracy"], m["no_accuracy"]) == (0.5, 1.0)
+    # photos: tp 2, fp 1, fn 2 -> F1 = 4 / (4 + 1 + 2); one exact caption of two
+    assert m["by_background"]["photo"] == {"scenes": 2, "object_f1": pytest.approx(4 / 7), "exact_caption_rate": 0.5}
+    assert m["by_background"]["plain"] == {"scenes": 1, "object_f1": pytest.approx(2 / 4), "exact_caption_rate": 0.0}
+    assert m["by_background"]["gradient"] == {"scenes": 1, "object_f1": 1.0, "exact_caption_rate": 1.0}
+
+
+def test_background_kind_is_what_the_scene_shows():
+    """background_kind(seed, i, split) names what render(i) drew: a photo (here one flat magenta
+    picture), a gradient or a plain colour; about 60/20/20 of the scenes."""
+    import numpy as np
+
+    from tiny_vlm_train.scenes import SceneConfig, SceneGenerator, background_kind
+    from tiny_vlm_train.synthetic import synthetic_sprites
+
+    magenta = np.zeros((96, 96, 3), np.uint8)
+    magenta[...] = (255, 0, 255)
+    gen = SceneGenerator(synthetic_labels(), "heldout", seed=5, config=SceneConfig(size=64, augment=False),
+                         sprite_tables=[synthetic_sprites()], backgrounds=[magenta])
+    kinds = []
+    for i in range(60):
+        img, _ = gen.render(i)
+        corners = img[[0, 0, -1, -1], [0, -1, 0, -1]]  # [4, 3]: objects keep off some of them
+        photo = (np.abs(corners.astype(int) - (255, 0, 255)).sum(1) <= 2).sum() >= 3
+        flat = np.ptp(corners.astype(int), axis=0).max() <= 2
+        kind = background_kind(5, i, "heldout")
+        kinds.append(kind)
+        assert photo == (kind == "photo"), (i, kind, corners)
+        if kind == "gradient":
+            assert not flat, (i, corners)
+    assert 25 <= kinds.count("photo") <= 47 and kinds.count("gradient") >= 4 and kinds.count("plain") >= 4

@@ -144,7 +144,7 @@ class SceneGenerator:
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Scene `index` -> (uint8 [S, S, 3], float32 [n, 5] objects (cls, cx, cy, w, h))."""
-        rng = np.random.default_rng([self.seed, int(index), 7 if self.split == "train" else 11])
+        rng = scene_rng(self.seed, index, self.split)
         cfg, S = self.cfg, self.cfg.size
         img = self._background(rng)
         objs = self._layout(rng)
@@ -211,6 +211,18 @@ class SceneGenerator:
             Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(25, 90)))
             img = np.asarray(Image.open(buf).convert("RGB"), np.float32)
         return img, rec
+
+
+def scene_rng(seed: int, index: int, split: str) -> np.random.Generator:
+    """Scene `index`'s own random stream; the two splits' streams differ."""
+    return np.random.default_rng([seed, int(index), 7 if split == "train" else 11])
+
+
+def background_kind(seed: int, index: int, split: str, cfg: SceneConfig = SceneConfig()) -> str:
+    """What SceneGenerator.render(index) puts behind the objects: "photo", "gradient" or
+    "plain" (the first draw of the scene's stream, as _background makes it)."""
+    u = scene_rng(seed, index, split).random()
+    return "photo" if u < cfg.p_photo else ("gradient" if u < cfg.p_photo + cfg.p_gradient else "plain")
 
 
 def two_tone(sprite: np.ndarray, rng: np.random.Generator) -> np.ndarray:
