@@ -106,9 +106,7 @@ export class TinyVLM {
 
   /** Stop the worker for good (frees Pyodide and the model). */
   terminate() {
-    this.#worker.terminate();
     this.#fail("terminated");
-    this.#closed = "terminated";
   }
 
   #onMessage(msg) {

@@ -122,8 +122,9 @@ async function registerServiceWorker() {
   // through it and are stored as they arrive instead of being fetched a second time.
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
   navigator.serviceWorker.addEventListener("message", (event) => {
-    if (event.data?.type === "update-checked") window.tinyVLM.updateCheck = event.data.result; // for tests and tools
-    if (event.data?.type === "updated") {
+    if (event.data?.type !== "update-checked") return;
+    window.tinyVLM.updateCheck = event.data.result; // current, updated or failed: for tests and tools
+    if (event.data.result === "updated") {
       window.tinyVLM.updateReady = true;
       ui.update.hidden = false; // its own line: answers' status updates do not overwrite it
     }

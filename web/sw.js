@@ -4,7 +4,7 @@
 // sends `update`; this worker then fetches manifest.json from the network and, when it
 // differs from the stored one, downloads the files whose sha256 changed into a staging
 // cache, then moves them and the new manifest into the live cache together and tells the
-// page (`updated`), which offers a reload. Files missing from the cache (those fetched
+// page (`update-checked`, result `updated`), which offers a reload. Files missing from the cache (those fetched
 // before this worker took control on the first visit) are filled in the same way, mostly
 // as 304 revalidations of the HTTP cache. Cross-origin requests (the NumPy CDN fallback)
 // are left to the browser.
@@ -84,12 +84,10 @@ function update(client) {
   updating ??= doUpdate()
     .then(
       (changed) => {
-        for (const c of waiting) {
-          if (changed) c.postMessage({ type: "updated" });
-          c.postMessage({ type: "update-checked", result: changed ? "updated" : "current" });
-        }
+        for (const c of waiting) c.postMessage({ type: "update-checked", result: changed ? "updated" : "current" });
       },
       (err) => {
+        console.warn("tiny-vlm: update check failed:", err?.message ?? err);
         for (const c of waiting) c.postMessage({ type: "update-checked", result: "failed", message: String(err?.message ?? err) });
       },
     )

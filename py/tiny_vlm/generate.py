@@ -99,11 +99,8 @@ class Session:
         t_step = time.perf_counter()
         if self._pending is not None:  # feed back the token the previous step returned
             with self.model.lock:
-                self._logits = self.model.lm.decode(self._pending, self.cache)
-            self._pending = None
-            self._decode_ms += _ms(t_step)
-            self._n_decoded += 1
-            self.stats["decode_ms_per_token"] = self._decode_ms / self._n_decoded
+                logits = self.model.lm.decode(self._pending, self.cache)
+            self.feed(logits, _ms(t_step))
         logits = self._logits
         if self.model.invalid_ids is not None:  # logits of ids the tokenizer has no token for
             logits = np.where(self.model.invalid_ids, -np.inf, logits)
@@ -132,9 +129,9 @@ class Session:
         return self._pending
 
     def feed(self, logits, decode_ms: float = 0.0) -> None:
-        """Take the decoder pass of pending_token from elsewhere (batching.Batcher decodes many
-        sessions in one pass): logits [V] of this session's next position, whose K/V the pass
-        appended to this session's cache. The next step() samples from them."""
+        """Take the decoder pass of pending_token: logits [V] of this session's next position,
+        whose K/V the pass appended to this session's cache (step() makes the pass itself;
+        batching.Batcher makes one for many sessions). The next step() samples from them."""
         if self._pending is None:
             raise ValueError("feed: no token is pending")
         self._logits, self._pending = logits, None

@@ -265,7 +265,7 @@ def _parse(data, start, header, label) -> Weights:
 
 def _restore(name, raw, dtype, shape):  # stored tensor(s) -> float32 [shape]
     out = _restore_values(name, raw, dtype, shape)
-    if dtype != "I8" and dtype != "U8" and not np.isfinite(out).all():  # (int8: its scales were checked)
+    if dtype not in ("I8", "U8") and not np.isfinite(out).all():  # (int8: its scales were checked)
         raise WeightsError(f"tensor {name}: holds NaN or infinite values (a damaged file?)")
     return out
 
