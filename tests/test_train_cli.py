@@ -42,11 +42,16 @@ def test_bad_arguments_fail_before_any_work(tmp_path):
     text, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "--steps: must be a positive integer or 'auto', got '5k'" in text
     assert not out.exists()  # not even its labels were written
+    proc = train("--out", str(out), "--random-conv", "1.5")
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--random-conv must be a share from 0 to 1, got 1.5" in text
+    assert not out.exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, assets):
     out = tmp_path / "run"
-    proc = train("--out", str(out), *MICRO, "--qa-per-image", "3", "--align", "0", "--steps", "100000", "--time-budget", "600")
+    proc = train("--out", str(out), *MICRO, "--qa-per-image", "3", "--align", "0", "--random-conv", "0.3", "--steps", "100000",
+                 "--time-budget", "600")
     lines = []
     for line in proc.stdout:  # wait until it trains, then press Ctrl-C
         lines.append(line)
@@ -58,7 +63,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, asset
     assert "checkpoint saved" in text and "continue with --resume" in text and "Traceback" not in text
     ck = torch.load(out / "ckpt.pt", weights_only=False)
     assert ck["step"] >= 10 and [r["finished"] for r in records(out)] == [False]
-    assert (ck["args"]["qa_per_image"], ck["args"]["align"]) == (3, 0)
+    assert (ck["args"]["qa_per_image"], ck["args"]["align"], ck["args"]["random_conv"]) == (3, 0, 0.3)
 
     # --resume alone, with a budget that ends it after one more step: the run's own settings, not the defaults
     proc = train("--out", str(out), "--resume", "--time-budget", "0")
@@ -67,6 +72,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, asset
     resumed = torch.load(out / "ckpt.pt", weights_only=False)
     assert resumed["step"] == ck["step"] + 1
     assert (resumed["args"]["qa_per_image"], resumed["args"]["align"], resumed["args"]["workers"]) == (3, 0, 0)
+    assert resumed["args"]["random_conv"] == 0.3
 
 
 def test_resuming_a_finished_run_changes_nothing(tmp_path, assets):

@@ -77,6 +77,41 @@ def test_interval_width_follows_the_number_of_scenes():
     assert widths[100] / widths[1600] == pytest.approx(4, rel=0.25)
 
 
+def test_photos_resampled_whole_widen_the_interval():
+    """Four photos of 25 scenes each; every count answer is right on two photos and wrong on
+    the other two. Resampling scenes one by one, the interval of a rate of 0.5 over 100 scenes
+    is about 0.5 +- 0.1; resampling the photos whole (4 draws of a photo, each all right or all
+    wrong) it is 0.0 .. 1.0, since all four draws land on the wrong photos with probability
+    1/16 > 2.5% and on the right ones likewise."""
+    from tiny_vlm_train.evaluate import intervals
+
+    n = 100
+    photo = [f"photo:p{i // 25}.jpg" for i in range(n)]
+    right = [int(i // 25 < 2) for i in range(n)]
+    ps = _per_scene([1] * n, [0] * n, [0] * n, right, right, right)
+    ps["background_id"] = photo
+    lo, hi = intervals(ps)["count_accuracy"]
+    assert (lo, hi) == (0.0, 1.0)
+    lo, hi = intervals(ps, by="scenes")["count_accuracy"]
+    assert 0.38 < lo < 0.44 and 0.56 < hi < 0.62
+
+
+def test_resample_weights_keep_photos_whole_and_the_rest_one_by_one():
+    """Every resample draws as many photos as there are and as many other scenes as there are;
+    the scenes of one photo always come (or not) together."""
+    from tiny_vlm_train.evaluate import _resample_weights
+
+    ids = ["photo:a", "plain", "photo:b", "photo:a", "gradient", "photo:c", "photo:b", "plain"]
+    w, how = _resample_weights({"tp": [0] * len(ids), "background_id": ids}, samples=500, seed=3)
+    assert how == "backgrounds" and w.shape == (500, len(ids))
+    assert (w[:, 0] == w[:, 3]).all() and (w[:, 2] == w[:, 6]).all()
+    assert (w[:, [0, 2, 5]].sum(1) == 3).all()  # three photos drawn, each counted once per photo
+    assert (w[:, [1, 4, 7]].sum(1) == 3).all()
+    assert (w[:, 0] != w[:, 2]).any() and (w[:, 1] != w[:, 7]).any()  # not all in lockstep
+    w, how = _resample_weights({"tp": [0] * 5}, samples=10, seed=3)
+    assert how == "scenes" and (w.sum(1) == 5).all()
+
+
 def _eval_json(per_scene, seed=900_003):
     return {"seed": seed, "n_scenes": len(per_scene["tp"]), "per_scene": per_scene}
 
@@ -151,8 +186,11 @@ def test_evaluate_the_shipped_model_keeps_per_scene_counts():
     assert tp > 0 and m["object_precision"] == pytest.approx(tp / (tp + fp)) and m["object_recall"] == pytest.approx(tp / (tp + fn))
     assert m["count_accuracy"] == pytest.approx(sum(ps["count_ok"]) / 6)
     for k in ("object_f1", "exact_caption_rate", "count_accuracy", "yes_no_accuracy"):
-        lo, hi = m["ci95"][k]
-        assert lo <= m[k] <= hi
+        for ci in ("ci95", "ci95_scenes"):
+            lo, hi = m[ci][k]
+            assert lo <= m[k] <= hi
+    for i, b in enumerate(ps["background_id"]):  # the photo's file name, or the kind of background
+        assert b == ps["background"][i] if ps["background"][i] != "photo" else b.startswith("photo:") and len(b) > 6
 
 
 def test_split_metrics_by_hand():
@@ -197,3 +235,28 @@ def test_background_kind_is_what_the_scene_shows():
         if kind == "gradient":
             assert not flat, (i, corners)
     assert 25 <= kinds.count("photo") <= 47 and kinds.count("gradient") >= 4 and kinds.count("plain") >= 4
+
+
+def test_background_photo_is_the_photo_the_scene_crops():
+    """background_photo(seed, i, split, n) names which of n photos render(i) cropped: here three
+    flat photos of far-apart colours, told apart by the corners the objects leave free."""
+    import numpy as np
+
+    from tiny_vlm_train.scenes import SceneConfig, SceneGenerator, background_photo
+    from tiny_vlm_train.synthetic import synthetic_sprites
+
+    colours = [(255, 0, 255), (0, 255, 255), (255, 255, 0)]
+    photos = [np.broadcast_to(np.array(c, np.uint8), (96, 96, 3)).copy() for c in colours]
+    gen = SceneGenerator(synthetic_labels(), "heldout", seed=8, config=SceneConfig(size=64, augment=False),
+                         sprite_tables=[synthetic_sprites()], backgrounds=photos)
+    seen = set()
+    for i in range(60):
+        k = background_photo(8, i, "heldout", len(photos))
+        if k is None:
+            continue
+        img, _ = gen.render(i)
+        corners = img[[0, 0, -1, -1], [0, -1, 0, -1]].astype(int)  # [4, 3]
+        matches = [(np.abs(corners - c).sum(1) <= 2).sum() for c in colours]
+        assert matches[k] >= 3 and max(m for j, m in enumerate(matches) if j != k) == 0, (i, k, corners)
+        seen.add(k)
+    assert seen == {0, 1, 2}

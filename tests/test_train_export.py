@@ -370,6 +370,11 @@ def test_model_card_again_without_the_run_directories(tmp_path, setup):
     card = (model_dir / "README.md").read_text()
     assert "| **count accuracy** | **0.875** |" in card and "Stage 9 ran on GPU X." in card
     assert json.loads((model_dir / "metrics.json").read_text()) == better
+    assert "\nevaluate\n" in card  # the command that wrote the evaluation, as first given
+    main([str(model_dir), "--again", "--eval", str(tmp_path / "new.json"), "--eval-command", "evaluate --seed 11"])
+    card = (model_dir / "README.md").read_text()
+    assert "\nevaluate --seed 11\n" in card and "\nevaluate\n" not in card
+    assert json.loads((model_dir / "card.json").read_text())["eval_command"] == "evaluate --seed 11"
     with pytest.raises(SystemExit):  # a mistyped evaluation leaves the card and its metrics as they were
         main([str(model_dir), "--again", "--eval", str(tmp_path / "nwe.json")])
     assert (model_dir / "README.md").read_text() == card and json.loads((model_dir / "metrics.json").read_text()) == better

@@ -220,3 +220,17 @@ def test_micro_recipe_runs_resumes_and_skips(tmp_path):
     lines.clear()
     recipe.run(steps, log=lines.append)
     assert lines[2].startswith("[3/3] export: run:") and lines[-1].startswith("[3/3] export: finished")
+
+
+def test_shipped_evaluation_is_the_one_the_recipe_runs():
+    """The card's evaluation command, the recipe's evaluate step and the shipped metrics name
+    the same scenes (count and seed), and `evaluate` run without them renders those too."""
+    from tiny_vlm_train.evaluate import EVAL_SCENES, EVAL_SEED
+
+    model = REPO / "models" / "tiny-vlm-emoji"
+    command = json.loads((model / "card.json").read_text())["eval_command"].split()
+    step = next(s for s in shipped_steps(Path("/r"), Path("/m")) if s.name == "evaluate")
+    metrics = json.loads((model / "metrics.json").read_text())
+    for flag, default, key in (("--scenes", EVAL_SCENES, "n_scenes"), ("--seed", EVAL_SEED, "seed")):
+        assert command[command.index(flag) + 1] == step.args[step.args.index(flag) + 1] == str(default) == str(metrics[key])
+    assert command[command.index("--parity") + 1].startswith("../runs/gpu5/")

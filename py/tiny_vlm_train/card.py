@@ -82,15 +82,19 @@ def write_card(model_dir: Path, run_dirs: list, eval_json: Path | None, train_co
     return _write(model_dir, record, m)
 
 
-def rewrite_card(model_dir: Path, eval_json: Path | None = None) -> Path:
-    """The card again from the model folder's card.json and metrics.json (or a new evaluation)."""
+def rewrite_card(model_dir: Path, eval_json: Path | None = None, eval_command: str | None = None) -> Path:
+    """The card again from the model folder's card.json and metrics.json (or a new evaluation,
+    and the command that made it)."""
     model_dir = Path(model_dir)
     path = model_dir / CARD_RECORD
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: write the card once with --run/--eval (it keeps what it used there)")
     record = json.loads(path.read_text())
-    if eval_json:
-        record["eval_json"] = str(eval_json)
+    if eval_json or eval_command:
+        if eval_json:
+            record["eval_json"] = str(eval_json)
+        if eval_command:
+            record["eval_command"] = eval_command
         path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     source = Path(eval_json) if eval_json else model_dir / "metrics.json"
     m = json.loads(source.read_text()) if source.exists() else None
@@ -217,7 +221,16 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
                         f"{_fmt(b['exact_caption_rate'])} |" for kind, b in kinds.items()], "",
                       "Only the photo backgrounds are held-out ones; gradients and plain colours (40% of the scenes) are drawn as "
                       "in training.", ""]
-        if "ci95" in m:
+        if "ci95" in m and "background_id" in m.get("per_scene", {}):
+            photos = len({b for b in m["per_scene"]["background_id"] if b.startswith("photo:")})
+            narrow = m.get("ci95_scenes", {}).get("object_f1")
+            lines += [f"The intervals come from a bootstrap that resamples the {photos} background photos whole (each with all "
+                      "of its scenes) and the gradient and plain-colour scenes one by one: how far each number would move on "
+                      "another draw of as many held-out scenes and photos, not how the model would do in another unseen style. "
+                      + (f"Resampling scenes one by one, as if they were independent, gives a describe-F1 interval of "
+                         f"{narrow[0]:.3f} – {narrow[1]:.3f}. " if narrow else "")
+                      + "The scenes also share one held-out drawing per class, which no interval here accounts for.", ""]
+        elif "ci95" in m:
             lines += [f"The intervals come from a bootstrap over the {m['n_scenes']} scenes: how far each number would move on "
                       "another draw of as many held-out scenes, not how the model would do in another unseen style. They treat "
                       "the scenes as independent, but the scenes share 14 background photos and one held-out drawing per class, "
@@ -259,7 +272,8 @@ def main(argv=None) -> None:
     ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
     ap.add_argument("--train-command", action="append", default=[], help="each command of the training chain: stages, soups, exports, unfolds (repeat, in order)")
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
-    ap.add_argument("--eval-command", default="OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --scenes 500 --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
+    ap.add_argument("--eval-command", default=None, help="the command that wrote --eval's JSON (default: "
+                    "evaluate ../models/tiny-vlm-emoji --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json)")
     args = ap.parse_args(argv)
     if args.eval and not Path(args.eval).is_file():  # a typo must not drop the metrics from the card
         ap.error(f"--eval {args.eval}: no such file")
@@ -270,14 +284,16 @@ def main(argv=None) -> None:
         ap.error(f"--run {missing[0]}: no train_runs.jsonl there (not a finished training run)")
     if args.again:
         if args.run or args.train_command or args.notes:
-            ap.error("--again takes the runs, commands and notes from card.json; only --eval may change")
+            ap.error("--again takes the runs, commands and notes from card.json; only --eval and --eval-command may change")
         try:
-            print(rewrite_card(Path(args.model_dir), args.eval))
+            print(rewrite_card(Path(args.model_dir), args.eval, args.eval_command))
         except FileNotFoundError as e:
             ap.error(str(e))
         return
     commands = args.train_command or ["python -m tiny_vlm_train.train --out ../runs/default --steps auto --time-budget 6900"]
-    print(write_card(Path(args.model_dir), args.run, args.eval, commands, args.export_command, args.eval_command, args.notes))
+    eval_command = args.eval_command or ("OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji "
+                                         "--parity ../runs/default/ckpt.pt --json ../runs/default/eval.json")
+    print(write_card(Path(args.model_dir), args.run, args.eval, commands, args.export_command, eval_command, args.notes))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ class SceneConfig:
     p_occlude: float = 0.1
     augment: bool = True
     colour_jitter: bool = False  # per-object grey and small hue turns (stage 5, `--colour-jitter`)
+    random_conv: float = 0.0  # share of objects redrawn through a random convolution (`--random-conv`)
 
 
 class SceneGenerator:
@@ -155,6 +156,8 @@ class SceneGenerator:
             sp = Image.fromarray(two_tone(self.sprites[tab][c], rng) if self.mono[tab] else self.sprites[tab][c])
             if cfg.augment and self.split == "train":  # training split only: held-out scenes stay as they were
                 sp = _style_jitter(sp, rng, self.cfg.colour_jitter)
+                if cfg.random_conv and rng.random() < cfg.random_conv:  # no draw at all when off: older runs' streams stay
+                    sp = random_conv(sp, rng)
             px = max(4, int(round(side)))
             sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
             a = np.asarray(sp, dtype=np.float32)
@@ -225,6 +228,15 @@ def background_kind(seed: int, index: int, split: str, cfg: SceneConfig = SceneC
     return "photo" if u < cfg.p_photo else ("gradient" if u < cfg.p_photo + cfg.p_gradient else "plain")
 
 
+def background_photo(seed: int, index: int, split: str, n_photos: int, cfg: SceneConfig = SceneConfig()) -> int | None:
+    """Which of the split's n_photos background photos render(index) crops (the stream's
+    second draw, as _background makes it), or None for a gradient or plain colour."""
+    rng = scene_rng(seed, index, split)
+    if rng.random() >= cfg.p_photo:
+        return None
+    return int(rng.integers(n_photos))
+
+
 def two_tone(sprite: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Paint an ink-on-paper sprite (sprites.ink_on_paper) in two colours: half the time dark
     ink on light paper, otherwise any two colours at least 80 apart (mean over RGB).
@@ -274,6 +286,34 @@ def _style_jitter(sp: Image.Image, rng: np.random.Generator, colour: bool = Fals
     elif u[3] < 0.15:
         sp = sp.filter(ImageFilter.UnsharpMask(radius=2, percent=int(rng.integers(80, 200))))
     return sp
+
+
+def random_conv(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Redraw an RGBA sprite through a random convolution, blended with the original (RandConv,
+    Xu et al., ICLR 2021): a k x k kernel (k 1, 3 or 5) mixing the three colour channels, with
+    weights drawn from N(0, 1 / (3 k^2)), keeps the outline and the inner edges (the shape)
+    and scrambles colours and local texture (the artist's style). Each output channel is
+    stretched to 0..255 over the opaque pixels, then mixed with the original by a random
+    share. The alpha channel is kept."""
+    a = np.asarray(sp.convert("RGBA"), np.float32)
+    rgb, alpha = a[..., :3] / 255.0, a[..., 3]
+    k = int(rng.choice([1, 3, 5]))
+    w = rng.normal(0.0, 1.0 / math.sqrt(3 * k * k), (k, k, 3, 3)).astype(np.float32)  # [dy, dx, in, out]
+    r = k // 2
+    padded = np.pad(rgb, ((r, r), (r, r), (0, 0)), mode="edge")
+    h, wd = rgb.shape[:2]
+    out = np.zeros_like(rgb)
+    for dy in range(k):
+        for dx in range(k):
+            out += padded[dy:dy + h, dx:dx + wd] @ w[dy, dx]
+    opaque = alpha > 127
+    if not opaque.any():
+        return sp
+    lo, hi = out[opaque].min(0), out[opaque].max(0)  # [3]
+    out = (out - lo) / np.maximum(hi - lo, 1e-6)
+    share = rng.uniform(0.0, 1.0)
+    mixed = np.clip(255.0 * (share * rgb + (1.0 - share) * out), 0, 255)
+    return Image.fromarray(np.dstack([mixed, alpha]).astype(np.uint8), "RGBA")
 
 
 def _iou(a, b) -> float:

@@ -187,6 +187,9 @@ def main(argv=None) -> None:
     ap.add_argument("--curriculum-steps", type=int, default=None, help="steps the object-count curriculum is spread over (default: the total)")
     ap.add_argument("--colour-jitter", action="store_true",
                     help="per-object grey and small hue turns in the style jitter (stage 5, one of the shipped soup's ingredients)")
+    ap.add_argument("--random-conv", type=float, default=None, metavar="P",
+                    help="redraw this share of the objects (0-1) through a random convolution (scenes.random_conv): "
+                         "colours and texture scrambled, shape kept (default 0: off)")
     ap.add_argument("--extra-styles", default="", metavar="A,B",
                     help="also draw objects in these styles of sprites.EXTRA_STYLES, e.g. fluentmono,emojionemono (one-colour glyphs, painted in two random colours)")
     ap.add_argument("--align", type=int, default=None, choices=(0, 1), help="image-embedding / class-name-token alignment loss (default 1)")
@@ -201,6 +204,8 @@ def main(argv=None) -> None:
         parse_extra_styles(args.extra_styles)
     except ValueError as err:
         ap.error(str(err))
+    if args.random_conv is not None and not 0.0 <= args.random_conv <= 1.0:
+        ap.error(f"--random-conv must be a share from 0 to 1, got {args.random_conv}")
 
     t_start = time.time()
     out = Path(args.out)
@@ -226,6 +231,8 @@ def main(argv=None) -> None:
             setattr(args, k, args_saved[k])
         args.colour_jitter = args.colour_jitter or args_saved.get("colour_jitter", False)
         args.extra_styles = args.extra_styles or args_saved.get("extra_styles", "")
+        if args.random_conv is None:
+            args.random_conv = args_saved.get("random_conv", 0.0)
         for k in RESUMED:
             if getattr(args, k) is None:
                 setattr(args, k, args_saved.get(k))
@@ -287,7 +294,7 @@ def main(argv=None) -> None:
         if args.steps != "auto":
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
-            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter), args.asset_pack,
+            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0), args.asset_pack,
                                   extra_styles)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
@@ -312,7 +319,7 @@ def main(argv=None) -> None:
              "curriculum_steps": curriculum_steps, "args": vars(args), "init_images": init_images}
     data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
                         qa_per_image=args.qa_per_image, asset_pack=args.asset_pack, extra_styles=extra_styles,
-                        scene_config=SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter))
+                        scene_config=SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0))
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                                          persistent_workers=False, pin_memory=device.type == "cuda")
     weights_path = Path(args.weights_out) if args.weights_out else None
