@@ -94,6 +94,8 @@ def test_photos_resampled_whole_widen_the_interval():
     assert (lo, hi) == (0.0, 1.0)
     lo, hi = intervals(ps, by="scenes")["count_accuracy"]
     assert 0.38 < lo < 0.44 and 0.56 < hi < 0.62
+    with pytest.raises(ValueError, match="by must be"):
+        intervals(ps, by="backgrounds")
 
 
 def test_resample_weights_keep_photos_whole_and_the_rest_one_by_one():
@@ -134,6 +136,32 @@ def test_compare_is_paired():
     assert c["object_f1"]["difference"] == 0 and c["object_f1"]["ci95"] == [0.0, 0.0]
     same = compare(a, a)
     assert all(r["difference"] == 0 and r["ci95"] == [0.0, 0.0] and r["b_ahead"] == 0 for r in same.values())
+
+
+def test_compare_resamples_photos_whole_and_paired():
+    """Two photos of 50 scenes each; b answers right on all of photo p0's scenes where a
+    answered right on none, and alike elsewhere, so b - a is +0.5 on count accuracy. Drawing
+    the two photos with replacement, both draws land on p1 with probability 1/4 (difference
+    0), on p0 with 1/4 (difference 1), and on one of each with 1/2 (0.5): the interval is
+    0 .. 1. Scenes resampled one by one would give about 0.5 +- 0.1. Other photos behind the
+    same seed are not the same scenes."""
+    from tiny_vlm_train.evaluate import compare
+
+    n = 100
+    photo = [f"photo:p{i // 50}.jpg" for i in range(n)]
+    base = dict(tp=[1] * n, fp=[0] * n, fn=[0] * n, exact=[1] * n, yes_no_ok=[1] * n)
+    a = _eval_json(dict(_per_scene(count_ok=[0] * n, **base), background_id=photo))
+    b = _eval_json(dict(_per_scene(count_ok=[int(i < 50) for i in range(n)], **base), background_id=photo))
+    c = compare(a, b)["count_accuracy"]
+    assert c["difference"] == pytest.approx(0.5) and c["ci95"] == [0.0, 1.0] and c["resampling"] == "backgrounds"
+    assert 0.70 < c["b_ahead"] < 0.80  # 3/4 of the resamples hold p0 at least once
+    other = _eval_json(dict(b["per_scene"], background_id=photo[::-1]))
+    with pytest.raises(ValueError, match="other background photos"):
+        compare(a, other)
+    a.pop("per_scene").pop("background_id")  # an older JSON: scenes one by one
+    a["per_scene"] = _per_scene(count_ok=[0] * n, **base)
+    c = compare(a, b)["count_accuracy"]
+    assert c["resampling"] == "scenes" and 0.38 < c["ci95"][0] < 0.45 and 0.55 < c["ci95"][1] < 0.62
 
 
 def test_compare_refuses_other_scenes(tmp_path, capsys):

@@ -311,3 +311,37 @@ def test_random_conv_changes_the_pixels_not_the_scene():
     held = [SceneGenerator(labels, "heldout", seed=5, config=SceneConfig(size=64, random_conv=p),
                            sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds()) for p in (0.0, 1.0)]
     assert all(np.array_equal(held[0].render(i)[0], held[1].render(i)[0]) for i in range(4))
+
+
+def test_random_conv_off_draws_nothing(monkeypatch):
+    """Off (the default, 0), --random-conv takes no draw from a scene's random stream, so
+    every earlier run's scenes stay as they were; on, it takes one uniform draw per object
+    (whether to redraw it). The stream here answers every uniform draw with 0.5 without
+    consuming anything, so a draw more or less shifts nothing else: at a share of 1e-12 the
+    scene is the same as at 0 with exactly one more uniform draw per object."""
+    from tiny_vlm_train import scenes
+
+    uniform = []
+
+    class HalfUniform:
+        def __init__(self, rng):
+            self.rng = rng
+
+        def random(self, size=None):
+            uniform.append(size)
+            return 0.5 if size is None else np.full(size, 0.5)
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    real = scenes.scene_rng
+    monkeypatch.setattr(scenes, "scene_rng", lambda *a: HalfUniform(real(*a)))
+    for i in range(5):
+        out = {}
+        for p in (0.0, 1e-12, 1.0):
+            uniform.clear()
+            img, objs = make(5, random_conv=p).render(i)
+            out[p] = (img, objs, len(uniform))
+        assert np.array_equal(out[0.0][0], out[1e-12][0]) and np.array_equal(out[0.0][1], out[1e-12][1])
+        assert out[1e-12][2] - out[0.0][2] == len(out[0.0][1])
+        assert not np.array_equal(out[0.0][0], out[1.0][0])  # at 1 every object is redrawn

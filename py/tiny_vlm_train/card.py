@@ -221,8 +221,8 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
                         f"{_fmt(b['exact_caption_rate'])} |" for kind, b in kinds.items()], "",
                       "Only the photo backgrounds are held-out ones; gradients and plain colours (40% of the scenes) are drawn as "
                       "in training.", ""]
-        if "ci95" in m and "background_id" in m.get("per_scene", {}):
-            photos = len({b for b in m["per_scene"]["background_id"] if b.startswith("photo:")})
+        photos = len({b for b in m.get("per_scene", {}).get("background_id", []) if b.startswith("photo:")})
+        if "ci95" in m and photos:
             narrow = m.get("ci95_scenes", {}).get("object_f1")
             lines += [f"The intervals come from a bootstrap that resamples the {photos} background photos whole (each with all "
                       "of its scenes) and the gradient and plain-colour scenes one by one: how far each number would move on "
@@ -272,8 +272,9 @@ def main(argv=None) -> None:
     ap.add_argument("--notes", default=None, help="markdown appended to the training section (e.g. the history of the run)")
     ap.add_argument("--train-command", action="append", default=[], help="each command of the training chain: stages, soups, exports, unfolds (repeat, in order)")
     ap.add_argument("--export-command", default="python -m tiny_vlm_train.export ../runs/default/ckpt.pt ../models/tiny-vlm-emoji")
-    ap.add_argument("--eval-command", default=None, help="the command that wrote --eval's JSON (default: "
-                    "evaluate ../models/tiny-vlm-emoji --parity ../runs/default/ckpt.pt --json ../runs/default/eval.json)")
+    ap.add_argument("--eval-command", default=None, help="the command that wrote --eval's JSON, as the card shows it (default: "
+                    "OPENBLAS_NUM_THREADS=1 python -m tiny_vlm_train.evaluate ../models/tiny-vlm-emoji --parity "
+                    "../runs/default/ckpt.pt --json ../runs/default/eval.json)")
     args = ap.parse_args(argv)
     if args.eval and not Path(args.eval).is_file():  # a typo must not drop the metrics from the card
         ap.error(f"--eval {args.eval}: no such file")

@@ -165,6 +165,8 @@ def _resample_weights(per_scene: dict, samples: int, seed: int) -> tuple[np.ndar
 def intervals(per_scene: dict, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0, by: str = "auto") -> dict:
     """95% percentile-bootstrap intervals of the headline metrics: resampling background photos
     whole where the scenes name them (see _resample_weights), or whole scenes (by="scenes")."""
+    if by not in ("auto", "scenes"):
+        raise ValueError(f"by must be 'auto' or 'scenes', got {by!r}")
     scenes = per_scene if by == "auto" else {k: v for k, v in per_scene.items() if k != "background_id"}
     w, _ = _resample_weights(scenes, samples, seed)
     boot = _weighted_headline(per_scene, w)
@@ -180,9 +182,12 @@ def compare(a: dict, b: dict, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -
             raise ValueError("an evaluation JSON without per-scene counts (written before they were kept): evaluate again")
     if (a["seed"], a["n_scenes"]) != (b["seed"], b["n_scenes"]):
         raise ValueError(f"not the same scenes: seed {a['seed']} x {a['n_scenes']} against seed {b['seed']} x {b['n_scenes']}")
-    ids = a["per_scene"].get("background_id")
+    ids, ids_b = a["per_scene"].get("background_id"), b["per_scene"].get("background_id")
+    if ids is not None and ids_b is not None and ids != ids_b:  # other photos installed: other scenes
+        raise ValueError(f"not the same scenes: seed {a['seed']} x {a['n_scenes']} drew other background photos in each "
+                         "(were other held-out photos installed?)")
     shared = {"tp": a["per_scene"]["tp"]}
-    if ids is not None and ids == b["per_scene"].get("background_id"):
+    if ids is not None and ids_b is not None:
         shared["background_id"] = ids
     w, how = _resample_weights(shared, samples, seed)
     every = np.ones((1, a["n_scenes"]))
@@ -201,6 +206,9 @@ def print_compare(c: dict, a_name: str, b_name: str) -> None:
     for k, r in c.items():
         lo, hi = r["ci95"]
         print(f"| {k} | {r['a']:.3f} | {r['b']:.3f} | {r['difference']:+.3f} | {lo:+.3f} .. {hi:+.3f} | {100 * r['b_ahead']:.0f}% |")
+    how = next(iter(c.values()))["resampling"]
+    print("paired bootstrap: " + ("background photos resampled whole, other scenes one by one" if how == "backgrounds"
+                                  else "scenes resampled one by one (no photo names in the JSON)"))
 
 
 def weakest_classes(pairs, labels, n: int = 12, min_count: int = 3) -> list[dict]:

@@ -132,8 +132,8 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
         Step("export", "export", [r("gpu5", "ckpt.pt"), str(model)],
              inputs=[runs / "gpu5" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
         Step("evaluate", "evaluate", [str(model), "--scenes", "1000", "--seed", "900005", "--parity", r("gpu5", "ckpt.pt"),
-                                      "--json", r("gpu5", "eval.json")],
-             inputs=[model / "model.safetensors"], outputs=[runs / "gpu5" / "eval.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
+                                      "--json", r("gpu5", "eval-seed900005.json")],  # named for its scenes: an older eval.json is not it
+             inputs=[model / "model.safetensors"], outputs=[runs / "gpu5" / "eval-seed900005.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
     stages = [s for s in steps if s.kind == "train"]
     evaluation = steps[-1].outputs[0]
