@@ -110,13 +110,16 @@ class LanguageModel:
             be.attention(q.transpose(1, 0, 2), cache.k[i, :, :pos + t], cache.v[i, :, :pos + t], pos, scale=None,
                          out=o.reshape(t, n_h, dh).transpose(1, 0, 2))
             h += be.linear(o, ly.w_o)
-            m = be.rms_norm(h, cfg.rms_eps)  # [T, D]
-            g = be.swiglu(be.linear(m, ly.w_gate_up))  # [T, 2F] -> silu(gate) * up [T, F]
-            h += be.linear(g, ly.w_down)
+            self._mlp(h, ly)
         cache.length = pos + t
         last = h if all_logits else h[-1:]
         logits = be.linear(be.rms_norm(last, cfg.rms_eps), self.lm_head)  # [T or 1, V]
         return logits if all_logits else logits[0]
+
+    def _mlp(self, h, ly: Layer) -> None:  # h [T, D] += SwiGLU MLP of rms_norm(h) (its weight is in w_gate_up)
+        be = self.backend
+        g = be.swiglu(be.linear(be.rms_norm(h, self.config.rms_eps), ly.w_gate_up))  # [T, 2F] -> silu(gate) * up [T, F]
+        h += be.linear(g, ly.w_down)
 
     def decode_batch(self, token_ids, caches):  # [B] ids, B caches -> [B, V]
         """One step for B sequences at once, each with its own cache and position: the GEMMs of
@@ -153,8 +156,7 @@ class LanguageModel:
                 be.attention(q[r][:, None], cache.k[i, :, :p + 1], cache.v[i, :, :p + 1], p, scale=None,
                              out=o[r].reshape(n_h, 1, dh))
             h += be.linear(o, ly.w_o)
-            m = be.rms_norm(h, cfg.rms_eps)
-            h += be.linear(be.swiglu(be.linear(m, ly.w_gate_up)), ly.w_down)
+            self._mlp(h, ly)
         for cache in caches:
             cache.length += 1
         return be.linear(be.rms_norm(h, cfg.rms_eps), self.lm_head)  # [B, V]

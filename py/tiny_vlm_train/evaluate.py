@@ -110,19 +110,12 @@ def split_metrics(per_scene: dict) -> dict:
         for kind in ("photo", "gradient", "plain"):
             idx = np.nonzero(ps["background"] == kind)[0]
             if len(idx):
-                h = _headline(per_scene, idx)
+                w = np.zeros((1, len(ps["tp"])))
+                w[0, idx] = 1.0
+                h = {k: v[0] for k, v in _weighted_headline(per_scene, w).items()}
                 out["by_background"][kind] = {"scenes": int(len(idx)), "object_f1": float(h["object_f1"]),
                                               "exact_caption_rate": float(h["exact_caption_rate"])}
     return out
-
-
-def _headline(per_scene: dict, idx: np.ndarray) -> dict:
-    """The headline metrics of the scenes idx ([..., n] indices into per_scene's lists)."""
-    tp, fp, fn = (np.asarray(per_scene[k])[idx].sum(-1) for k in ("tp", "fp", "fn"))
-    return {"object_f1": 2 * tp / np.maximum(1, 2 * tp + fp + fn),
-            "exact_caption_rate": np.asarray(per_scene["exact"])[idx].mean(-1),
-            "count_accuracy": np.asarray(per_scene["count_ok"])[idx].mean(-1),
-            "yes_no_accuracy": np.asarray(per_scene["yes_no_ok"])[idx].mean(-1)}
 
 
 def _weighted_headline(per_scene: dict, w: np.ndarray) -> dict:
