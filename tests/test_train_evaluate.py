@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_vlm_train.evaluate import describe_scores, weakest_classes
+from tiny_vlm_train.evaluate import describe_scores, recall_by_class, weakest_classes
 from tiny_vlm_train.synthetic import synthetic_labels
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "tiny-vlm-emoji"
@@ -46,6 +46,24 @@ def test_weakest_classes_by_hand():
     assert rows[0]["recall"] == pytest.approx(1 / 3) and rows[1]["recall"] == pytest.approx(3 / 4)
     assert rows[0]["said_instead"] == ["purple cross"] and rows[1]["said_instead"] == ["purple cross"]
     assert weakest_classes(pairs, labels, min_count=5) == []
+    assert recall_by_class(pairs, labels) == {"blue square": [1, 3], "red circle": [3, 4]}  # every class, found of seen
+
+
+def test_compare_names_the_classes_that_moved(tmp_path, capsys):
+    from tiny_vlm_train.evaluate import class_changes, main
+
+    ps = _per_scene([1], [0], [0], [1], [1], [1])
+    a, b = _eval_json(ps, seed=1), _eval_json(ps, seed=1)
+    assert class_changes(a, b) == []  # JSONs written before recall_by_class: nothing to say
+    a["recall_by_class"] = {"cat": [1, 10], "dog": [5, 8], "kite": [3, 3], "cup of coffee": [2, 6]}
+    b["recall_by_class"] = {"cat": [6, 10], "dog": [4, 8], "kite": [3, 3], "cup of coffee": [0, 6]}
+    rows = class_changes(a, b)
+    assert [(r["class"], r["a"], r["b"], r["instances"]) for r in rows] == [("cat", 1, 6, 10), ("cup of coffee", 2, 0, 6), ("dog", 5, 4, 8)]
+    fa, fb = tmp_path / "a.json", tmp_path / "b.json"
+    fa.write_text(json.dumps(a))
+    fb.write_text(json.dumps(b))
+    main(["--compare", str(fa), str(fb)])
+    assert "moved most (instances found, a -> b): cat 1 -> 6 of 10, cup of coffee 2 -> 0 of 6, dog 5 -> 4 of 8" in capsys.readouterr().out
 
 
 def _per_scene(tp, fp, fn, exact, count_ok, yes_no_ok):
@@ -213,6 +231,8 @@ def test_evaluate_the_shipped_model_keeps_per_scene_counts():
     tp, fp, fn = sum(ps["tp"]), sum(ps["fp"]), sum(ps["fn"])
     assert tp > 0 and m["object_precision"] == pytest.approx(tp / (tp + fp)) and m["object_recall"] == pytest.approx(tp / (tp + fn))
     assert m["count_accuracy"] == pytest.approx(sum(ps["count_ok"]) / 6)
+    by_class = m["recall_by_class"].values()  # per class: found of seen, the same instances as the scene counts
+    assert sum(f for f, _ in by_class) == tp and sum(k for _, k in by_class) == tp + fn
     for k in ("object_f1", "exact_caption_rate", "count_accuracy", "yes_no_accuracy"):
         for ci in ("ci95", "ci95_scenes"):
             lo, hi = m[ci][k]

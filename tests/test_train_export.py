@@ -188,6 +188,30 @@ def test_asset_pack_round_trip(tmp_path, monkeypatch):
     assert int(got_tables[-1][0, 0, 0, 0]) == 99
 
 
+def test_asset_pack_leaves_out_the_object_photos_by_name(tmp_path, monkeypatch):
+    """The pack names its backgrounds, so --drop-object-photos works from a pack too; a pack
+    without names (made before) refuses instead of keeping them silently."""
+    from tiny_vlm_train import assets, scenes, sprites
+
+    labels = synthetic_labels()
+    monkeypatch.setattr(sprites, "sprite_table", lambda style, labels: np.zeros((len(labels), 4, 4, 4), np.uint8))
+    bgs = [np.full((5, 5, 3), i, np.uint8) for i in range(3)]
+    files = ["/a/tuxpaint/templates/cliff.jpg", "/b/samples/skimage_chelsea.png", "/c/wallpapers/Autumn/contents/images/1.jpg"]
+    monkeypatch.setattr(scenes, "load_backgrounds", lambda split: bgs)
+    monkeypatch.setattr(scenes, "background_files", lambda split: files)
+    assets.write_pack(tmp_path / "pack.npz", labels)
+    _, all_bgs = assets.read_pack(tmp_path / "pack.npz", labels)
+    _, kept = assets.read_pack(tmp_path / "pack.npz", labels, drop_object_photos=True)
+    assert [int(b[0, 0, 0]) for b in all_bgs] == [0, 1, 2]
+    assert [int(b[0, 0, 0]) for b in kept] == [0, 2]  # the cat photo is left out
+    with np.load(tmp_path / "pack.npz") as z:
+        old = {k: z[k] for k in z.files if k != "background_names"}
+    np.savez(tmp_path / "old.npz", **old)
+    assert len(assets.read_pack(tmp_path / "old.npz", labels)[1]) == 3
+    with pytest.raises(ValueError, match="does not name its backgrounds"):
+        assets.read_pack(tmp_path / "old.npz", labels, drop_object_photos=True)
+
+
 def test_train_refuses_an_unknown_extra_style(capsys):
     from tiny_vlm_train import train
 

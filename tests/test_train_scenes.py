@@ -61,6 +61,27 @@ def test_installed_assets_deterministic():
         assert np.array_equal(g1.render(11)[0], g2.render(11)[0])
 
 
+def test_object_photos_name_one_installed_training_photo_each():
+    """Each entry of OBJECT_PHOTOS (training photos that show a label class) matches exactly one
+    installed training photo and no held-out one, and --drop-object-photos leaves out just those."""
+    from tiny_vlm_train.assets import missing_sources
+    from tiny_vlm_train.scenes import OBJECT_PHOTOS, background_files
+
+    missing = missing_sources()
+    if missing:
+        pytest.skip(f"training assets not installed ({', '.join(missing)}): python -m tiny_vlm_train.assets")
+    labels = json.loads((Path(__file__).resolve().parent.parent / "models" / "tiny-vlm-emoji" / "labels.json").read_text())
+    names = {l["name"] for l in labels}
+    train, kept = background_files("train"), background_files("train", drop_object_photos=True)
+    for fragment, shown in OBJECT_PHOTOS.items():
+        assert sum(fragment in f for f in train) == 1, fragment
+        assert shown in names, shown
+    assert not any(fragment in f for f in background_files("heldout") for fragment in OBJECT_PHOTOS)
+    dropped = [f for f in train if f not in kept]
+    assert len(dropped) == len(OBJECT_PHOTOS) and kept == [f for f in train if f not in dropped]
+    assert any(f.endswith("skimage_chelsea.png") for f in dropped) and any("/Kite/" in f for f in dropped)
+
+
 def test_style_jitter_only_in_the_training_split(monkeypatch):
     """Per-object style changes (mirror, saturation, outline, blur) apply to training scenes
     only: held-out scenes must stay comparable across model versions."""

@@ -143,22 +143,23 @@ def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = (
 
     import numpy as np
 
-    from .scenes import load_backgrounds
+    from .scenes import background_files, load_backgrounds
     from .sprites import TRAIN_STYLES, sprite_table
 
     styles = TRAIN_STYLES + tuple(extra_styles)
     arrays = {f"sprites_{s}": sprite_table(s, labels) for s in styles}
     for i, bg in enumerate(load_backgrounds("train")):
         arrays[f"bg_{i:03d}"] = bg
+    arrays["background_names"] = np.frombuffer(json.dumps(background_files("train")).encode(), np.uint8)  # for --drop-object-photos
     arrays["labels_key"] = np.frombuffer(json.dumps([l["codepoints"] for l in labels]).encode(), np.uint8)
     np.savez_compressed(path, **arrays)
     n_bg = sum(k.startswith("bg_") for k in arrays)
     print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(styles)} sprite styles, {n_bg} backgrounds)")
 
 
-def read_pack(path: Path, labels: list[dict], styles: tuple[str, ...] | None = None):
+def read_pack(path: Path, labels: list[dict], styles: tuple[str, ...] | None = None, drop_object_photos: bool = False):
     """-> (sprite tables of `styles` (default: the training styles), each uint8 [n_classes, S, S, 4],
-    backgrounds [uint8 [h, w, 3]])."""
+    backgrounds [uint8 [h, w, 3]]); drop_object_photos: without scenes.OBJECT_PHOTOS."""
     import json
 
     import numpy as np
@@ -173,7 +174,15 @@ def read_pack(path: Path, labels: list[dict], styles: tuple[str, ...] | None = N
         if absent:
             raise ValueError(f"{path}: has no sprites for style(s) {', '.join(absent)}; rebuild it with --pack --extra-styles")
         tables = [z[f"sprites_{s}"] for s in styles or TRAIN_STYLES]
-        backgrounds = [z[k] for k in sorted(k for k in z.files if k.startswith("bg_"))]
+        keys = sorted(k for k in z.files if k.startswith("bg_"))
+        if drop_object_photos:
+            from .scenes import is_object_photo
+
+            if "background_names" not in z.files:
+                raise ValueError(f"{path}: does not name its backgrounds, so the object photos cannot be left out; rebuild it with --pack")
+            names = json.loads(z["background_names"].tobytes().decode())
+            keys = [k for k, name in zip(keys, names, strict=True) if not is_object_photo(name)]
+        backgrounds = [z[k] for k in keys]
     return tables, backgrounds
 
 

@@ -68,9 +68,10 @@ def dense_targets(objects: np.ndarray, grid: int, size: int, n_classes: int):
 
 
 def train_generator(labels, seed: int, scene_config: SceneConfig, asset_pack: str | None = None,
-                    extra_styles: tuple[str, ...] = ()) -> SceneGenerator:
+                    extra_styles: tuple[str, ...] = (), drop_object_photos: bool = False) -> SceneGenerator:
     """The training split's generator: from the installed sources, or from one asset pack; the
-    training styles plus `extra_styles` (of sprites.EXTRA_STYLES)."""
+    training styles plus `extra_styles` (of sprites.EXTRA_STYLES); drop_object_photos: without
+    the photos of scenes.OBJECT_PHOTOS."""
     from .sprites import TRAIN_STYLES
 
     styles = TRAIN_STYLES + tuple(extra_styles)
@@ -78,7 +79,11 @@ def train_generator(labels, seed: int, scene_config: SceneConfig, asset_pack: st
     if asset_pack:
         from .assets import read_pack
 
-        tables, backgrounds = read_pack(asset_pack, labels, styles)
+        tables, backgrounds = read_pack(asset_pack, labels, styles, drop_object_photos)
+    elif drop_object_photos:
+        from .scenes import load_backgrounds
+
+        backgrounds = load_backgrounds("train", drop_object_photos=True)
     return SceneGenerator(labels, "train", seed=seed, config=scene_config, styles=styles, sprite_tables=tables, backgrounds=backgrounds)
 
 
@@ -87,9 +92,9 @@ class SceneBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, labels, tokenizer_json: str, config, batch_size: int, start_step: int, total_steps: int, seed: int = 0,
                  scene_config: SceneConfig | None = None, curriculum_steps: int | None = None, qa_per_image: int = 1,
-                 asset_pack: str | None = None, extra_styles: tuple[str, ...] = ()):
+                 asset_pack: str | None = None, extra_styles: tuple[str, ...] = (), drop_object_photos: bool = False):
         super().__init__()
-        self.asset_pack, self.extra_styles = asset_pack, tuple(extra_styles)
+        self.asset_pack, self.extra_styles, self.drop_object_photos = asset_pack, tuple(extra_styles), drop_object_photos
         self.qa_per_image = qa_per_image
         self.curriculum_steps = curriculum_steps or total_steps
         self.labels, self.tokenizer_json, self.config = labels, tokenizer_json, config
@@ -97,7 +102,7 @@ class SceneBatches(torch.utils.data.IterableDataset):
         self.scene_config = scene_config or SceneConfig(size=config.vision.image_size)
 
     def __iter__(self):
-        gen = train_generator(self.labels, self.seed, self.scene_config, self.asset_pack, self.extra_styles)
+        gen = train_generator(self.labels, self.seed, self.scene_config, self.asset_pack, self.extra_styles, self.drop_object_photos)
         coder = PromptCoder(Tokenizer.from_str(self.tokenizer_json), self.config.prompt_template)
         info = torch.utils.data.get_worker_info()  # with several workers, worker i renders steps i, i+n, ...; the
         wid, nw = (info.id, info.num_workers) if info else (0, 1)  # DataLoader takes them round-robin, in order

@@ -204,10 +204,10 @@ def print_compare(c: dict, a_name: str, b_name: str) -> None:
                                   else "scenes resampled one by one (no photo names in the JSON)"))
 
 
-def weakest_classes(pairs, labels, n: int = 12, min_count: int = 3) -> list[dict]:
-    """pairs [(predicted, reference)] -> the n classes with the lowest describe recall (object
-    instances found / in the references, classes seen at least min_count times), with the
-    classes named most often instead in the captions that missed them."""
+def _class_tallies(pairs, labels):
+    """pairs [(predicted, reference)] -> per class: instances in the references, instances found
+    (the caption names the class at least that many times), and {other class: times named
+    instead} from the captions that missed it."""
     seen, found, instead = {}, {}, {}
     for pred, ref in pairs:
         p, r = parse_description(pred, labels), parse_description(ref, labels)
@@ -219,10 +219,36 @@ def weakest_classes(pairs, labels, n: int = 12, min_count: int = 3) -> list[dict
                 for e in extra:
                     instead.setdefault(name, {}).setdefault(e, 0)
                     instead[name][e] += 1
+    return seen, found, instead
+
+
+def recall_by_class(pairs, labels) -> dict:
+    """pairs [(predicted, reference)] -> {class: [instances found, instances]} for every class
+    in the references (kept in the JSON so that --compare can say which classes moved)."""
+    seen, found, _ = _class_tallies(pairs, labels)
+    return {name: [found[name], seen[name]] for name in sorted(seen)}
+
+
+def weakest_classes(pairs, labels, n: int = 12, min_count: int = 3) -> list[dict]:
+    """pairs [(predicted, reference)] -> the n classes with the lowest describe recall (object
+    instances found / in the references, classes seen at least min_count times), with the
+    classes named most often instead in the captions that missed them."""
+    seen, found, instead = _class_tallies(pairs, labels)
     rows = [{"class": name, "recall": found[name] / k, "instances": k,
              "said_instead": [e for e, _ in sorted(instead.get(name, {}).items(), key=lambda t: (-t[1], t[0]))[:3]]}
             for name, k in seen.items() if k >= min_count]
     return sorted(rows, key=lambda row: (row["recall"], row["class"]))[:n]
+
+
+def class_changes(a: dict, b: dict, n: int = 8) -> list[dict]:
+    """The n classes whose found instances moved most from evaluation a to b (same scenes), from
+    their recall_by_class; [] when either JSON lacks it."""
+    ra, rb = a.get("recall_by_class"), b.get("recall_by_class")
+    if not ra or not rb:
+        return []
+    rows = [{"class": name, "instances": ra[name][1], "a": ra[name][0], "b": rb.get(name, [0])[0]} for name in ra]
+    rows = [r for r in rows if r["a"] != r["b"]]
+    return sorted(rows, key=lambda r: (-abs(r["b"] - r["a"]), r["class"]))[:n]
 
 
 class Progress:
@@ -283,6 +309,7 @@ def evaluate(model_dir: Path, n_scenes: int = EVAL_SCENES, seed: int = EVAL_SEED
             bar.update(len(answers))
     metrics = describe_scores(results["describe"], labels)
     metrics["weakest_classes"] = weakest_classes(results["describe"], labels)
+    metrics["recall_by_class"] = recall_by_class(results["describe"], labels)
     metrics["count_accuracy"] = float(np.mean([p.strip() == r for p, r in results["count"]]))
     metrics["yes_no_accuracy"] = float(np.mean([p.strip() == r for p, r in results["presence"]]))
     metrics["n_scenes"] = n_scenes
@@ -423,6 +450,10 @@ def main(argv=None) -> None:
             ap.error(str(e))
         print(f"{a['n_scenes']} held-out scenes, seed {a['seed']}")
         print_compare(c, *args.compare)
+        moved = class_changes(a, b)
+        if moved:
+            print("classes whose describe recall moved most (instances found, a -> b): "
+                  + ", ".join(f"{r['class']} {r['a']} -> {r['b']} of {r['instances']}" for r in moved))
         return
     if not args.model_dir:
         ap.error("the model directory is required (or --compare A_JSON B_JSON)")

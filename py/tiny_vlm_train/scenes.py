@@ -28,8 +28,22 @@ MAX_OBJECTS = 4
 MAX_PER_CLASS = 3
 
 
-def background_files(split: str) -> list[str]:
-    """Photo backgrounds of a split; the held-out set is never used in training."""
+# Training photos that show an object of a label class, which training then teaches as
+# background (path fragment -> the class shown). `train --drop-object-photos` leaves them out.
+OBJECT_PHOTOS = {"samples/skimage_cat.png": "cat", "samples/skimage_chelsea.png": "cat",
+                 "samples/skimage_coffee.png": "cup of coffee", "samples/skimage_rocket.png": "rocket",
+                 "samples/skimage_astronaut.png": "rocket", "samples/skimage_camera.png": "camera",
+                 "tuxpaint/templates/sheep.jpg": "sheep", "tuxpaint/templates/jellyfish.jpg": "jellyfish",
+                 "wallpapers/Kite/": "kite", "wallpapers/SafeLanding/": "rocket"}
+
+
+def is_object_photo(path: str) -> bool:
+    return any(fragment in str(path) for fragment in OBJECT_PHOTOS)
+
+
+def background_files(split: str, drop_object_photos: bool = False) -> list[str]:
+    """Photo backgrounds of a split; the held-out set is never used in training.
+    drop_object_photos: leave out the training photos of OBJECT_PHOTOS."""
     samples = assets_dir() / "samples"
     if split == "heldout":
         return sorted(glob.glob("/usr/share/backgrounds/mate/nature/*")) + sorted(glob.glob(str(samples / "sklearn_*")))
@@ -41,13 +55,13 @@ def background_files(split: str) -> list[str]:
         sizes = glob.glob(f"{d}/1280x800.*") or sorted(glob.glob(f"{d}/*"))[:1]
         files += sizes[:1]
     files += sorted(glob.glob("/usr/share/backgrounds/gnome/*.webp"))
-    return files
+    return [f for f in files if not is_object_photo(f)] if drop_object_photos else files
 
 
-def load_backgrounds(split: str, side: int = 320) -> list[np.ndarray]:
+def load_backgrounds(split: str, side: int = 320, drop_object_photos: bool = False) -> list[np.ndarray]:
     """Photos as uint8 [h, w, 3] with the shorter side scaled to `side`."""
     out = []
-    for f in background_files(split):
+    for f in background_files(split, drop_object_photos):
         im = Image.open(f).convert("RGB")
         s = side / min(im.size)
         im = im.resize((max(side, round(im.size[0] * s)), max(side, round(im.size[1] * s))), Image.BILINEAR)

@@ -190,6 +190,8 @@ def main(argv=None) -> None:
     ap.add_argument("--random-conv", type=float, default=None, metavar="P",
                     help="redraw this share of the objects (0-1) through a random convolution (scenes.random_conv): "
                          "colours and texture scrambled, shape kept (default 0: off)")
+    ap.add_argument("--drop-object-photos", action="store_true",
+                    help="leave out the training photos that show a label class's object (scenes.OBJECT_PHOTOS: cats, a cup of coffee, rockets, ...)")
     ap.add_argument("--extra-styles", default="", metavar="A,B",
                     help="also draw objects in these styles of sprites.EXTRA_STYLES, e.g. fluentmono,emojionemono (one-colour glyphs, painted in two random colours)")
     ap.add_argument("--align", type=int, default=None, choices=(0, 1), help="image-embedding / class-name-token alignment loss (default 1)")
@@ -233,6 +235,7 @@ def main(argv=None) -> None:
         args.extra_styles = args.extra_styles or args_saved.get("extra_styles", "")
         if args.random_conv is None:
             args.random_conv = args_saved.get("random_conv", 0.0)
+        args.drop_object_photos = args.drop_object_photos or args_saved.get("drop_object_photos", False)
         for k in RESUMED:
             if getattr(args, k) is None:
                 setattr(args, k, args_saved.get(k))
@@ -295,7 +298,7 @@ def main(argv=None) -> None:
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
             gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0), args.asset_pack,
-                                  extra_styles)
+                                  extra_styles, args.drop_object_photos)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
             batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
@@ -319,6 +322,7 @@ def main(argv=None) -> None:
              "curriculum_steps": curriculum_steps, "args": vars(args), "init_images": init_images}
     data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
                         qa_per_image=args.qa_per_image, asset_pack=args.asset_pack, extra_styles=extra_styles,
+                        drop_object_photos=args.drop_object_photos,
                         scene_config=SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0))
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                                          persistent_workers=False, pin_memory=device.type == "cuda")
