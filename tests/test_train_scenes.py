@@ -334,6 +334,56 @@ def test_random_conv_changes_the_pixels_not_the_scene():
     assert all(np.array_equal(held[0].render(i)[0], held[1].render(i)[0]) for i in range(4))
 
 
+def test_partial_view_keeps_one_side_of_the_object_and_fills_the_square():
+    """A 40 px sprite: a transparent margin round a 30 x 30 square of three bands, green (top
+    6 rows), red, blue (bottom 6 rows). partial_view keeps the top (a head), bottom, left or
+    right 50-80% of the object and scales that part up to fill the sprite: the result has the
+    sprite's size and the kept part spans the square along its longer axis only. A part kept
+    from the top has green and no blue, from the bottom the reverse, from a side all three.
+    Over many draws each kind comes up, the top most often; an empty sprite comes back as it is."""
+    from PIL import Image
+
+    from tiny_vlm_train.scenes import partial_view
+
+    a = np.zeros((40, 40, 4), np.uint8)
+    a[5:11, 5:35] = (20, 230, 20, 255)
+    a[11:29, 5:35] = (230, 20, 20, 255)
+    a[29:35, 5:35] = (20, 20, 230, 255)
+    rng = np.random.default_rng(0)
+    kinds = {"top": 0, "bottom": 0, "side": 0}
+    for _ in range(80):
+        b = np.asarray(partial_view(Image.fromarray(a), rng)).astype(int)
+        assert b.shape == (40, 40, 4)
+        ys, xs = np.nonzero(b[..., 3] > 200)
+        h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        assert max(h, w) >= 37 and min(h, w) < 0.85 * max(h, w)
+        opaque = b[b[..., 3] > 200][:, :3]
+        green = ((opaque[:, 1] > 150) & (opaque[:, 0] < 80) & (opaque[:, 2] < 80)).sum()
+        blue = ((opaque[:, 2] > 150) & (opaque[:, 0] < 80) & (opaque[:, 1] < 80)).sum()
+        if w > h:
+            assert (green > 0) != (blue > 0)
+            kinds["top" if green else "bottom"] += 1
+        else:
+            assert green > 0 and blue > 0
+            kinds["side"] += 1
+    assert min(kinds.values()) > 0 and kinds["top"] > kinds["bottom"]
+    empty = Image.fromarray(np.zeros((8, 8, 4), np.uint8))
+    assert partial_view(empty, rng) is empty
+
+
+def test_partial_view_off_draws_nothing_and_held_out_scenes_never_get_it():
+    """--partial-view, like --random-conv, takes no draw from a scene's stream when off (so
+    earlier runs' scenes stay as they were), changes the training scenes when on, and leaves
+    the held-out split alone."""
+    assert all(np.array_equal(make(5).render(i)[0], make(5, partial_view=0.0).render(i)[0]) for i in range(4))
+    on = make(5, partial_view=1.0)
+    assert any(not np.array_equal(make(5).render(i)[0], on.render(i)[0]) for i in range(4))
+    labels = synthetic_labels()
+    held = [SceneGenerator(labels, "heldout", seed=5, config=SceneConfig(size=64, partial_view=p),
+                           sprite_tables=[synthetic_sprites()], backgrounds=synthetic_backgrounds()) for p in (0.0, 1.0)]
+    assert all(np.array_equal(held[0].render(i)[0], held[1].render(i)[0]) for i in range(4))
+
+
 def test_random_conv_off_draws_nothing(monkeypatch):
     """Off (the default, 0), --random-conv takes no draw from a scene's random stream, so
     every earlier run's scenes stay as they were; on, it takes one uniform draw per object

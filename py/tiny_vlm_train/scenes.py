@@ -89,6 +89,7 @@ class SceneConfig:
     augment: bool = True
     colour_jitter: bool = False  # per-object grey and small hue turns (stage 5, `--colour-jitter`)
     random_conv: float = 0.0  # share of objects redrawn through a random convolution (`--random-conv`)
+    partial_view: float = 0.0  # share of objects shown in part: cut to their top, bottom, left or right (`--partial-view`)
 
 
 class SceneGenerator:
@@ -172,6 +173,8 @@ class SceneGenerator:
                 sp = _style_jitter(sp, rng, self.cfg.colour_jitter)
                 if cfg.random_conv and rng.random() < cfg.random_conv:  # no draw at all when off: older runs' streams stay
                     sp = random_conv(sp, rng)
+                if cfg.partial_view and rng.random() < cfg.partial_view:  # likewise no draw when off
+                    sp = partial_view(sp, rng)
             px = max(4, int(round(side)))
             sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
             a = np.asarray(sp, dtype=np.float32)
@@ -328,6 +331,42 @@ def random_conv(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
     share = rng.uniform(0.0, 1.0)
     mixed = np.clip(255.0 * (share * rgb + (1.0 - share) * out), 0, 255)
     return Image.fromarray(np.dstack([mixed, alpha]).astype(np.uint8), "RGBA")
+
+
+def partial_view(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Show an RGBA sprite in part, as a camera frame or another artist may: keep its top
+    (half the time: a head, a cup's rim), bottom, left or right 50-80% along that axis, feather
+    the cut over two pixels, and scale the kept part back up to fill the sprite's square (the
+    object keeps its size in the scene). A sprite with no opaque pixel is returned as it is."""
+    a = np.asarray(sp.convert("RGBA"), np.float32).copy()
+    ys, xs = np.nonzero(a[..., 3] > 20)
+    if not len(xs):
+        return sp
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    side = int(rng.choice(4, p=[0.5, 0.1, 0.2, 0.2]))  # 0 top, 1 bottom, 2 left, 3 right
+    keep = rng.uniform(0.5, 0.8)
+    if side < 2:
+        cut = int(round(keep * (y1 - y0)))
+        y0, y1 = (y0, y0 + cut) if side == 0 else (y1 - cut, y1)
+    else:
+        cut = int(round(keep * (x1 - x0)))
+        x0, x1 = (x0, x0 + cut) if side == 2 else (x1 - cut, x1)
+    part = a[y0:y1, x0:x1]
+    ramp = np.minimum(1.0, (np.arange(part.shape[0 if side < 2 else 1]) + 0.5) / 2.0)  # 0.25, 0.75, 1, ... from the cut
+    if side == 0:
+        part[..., 3] *= ramp[::-1, None]
+    elif side == 1:
+        part[..., 3] *= ramp[:, None]
+    elif side == 2:
+        part[..., 3] *= ramp[None, ::-1]
+    else:
+        part[..., 3] *= ramp[None, :]
+    h, w = part.shape[:2]
+    n = max(h, w)
+    square = np.zeros((n, n, 4), np.float32)
+    oy, ox = (n - h) // 2, (n - w) // 2
+    square[oy:oy + h, ox:ox + w] = part
+    return Image.fromarray(square.astype(np.uint8), "RGBA").resize(sp.size, Image.BILINEAR)
 
 
 def _iou(a, b) -> float:

@@ -190,6 +190,9 @@ def main(argv=None) -> None:
     ap.add_argument("--random-conv", type=float, default=None, metavar="P",
                     help="redraw this share of the objects (0-1) through a random convolution (scenes.random_conv): "
                          "colours and texture scrambled, shape kept (default 0: off)")
+    ap.add_argument("--partial-view", type=float, default=None, metavar="P",
+                    help="show this share of the objects (0-1) in part, cut to their top, bottom, left or right "
+                         "(scenes.partial_view; default 0: off)")
     ap.add_argument("--drop-object-photos", action="store_true",
                     help="leave out the training photos that show a label class's object (scenes.OBJECT_PHOTOS: cats, a cup of coffee, rockets, ...)")
     ap.add_argument("--extra-styles", default="", metavar="A,B",
@@ -208,6 +211,8 @@ def main(argv=None) -> None:
         ap.error(str(err))
     if args.random_conv is not None and not 0.0 <= args.random_conv <= 1.0:
         ap.error(f"--random-conv must be a share from 0 to 1, got {args.random_conv}")
+    if args.partial_view is not None and not 0.0 <= args.partial_view <= 1.0:
+        ap.error(f"--partial-view must be a share from 0 to 1, got {args.partial_view}")
 
     t_start = time.time()
     out = Path(args.out)
@@ -235,6 +240,8 @@ def main(argv=None) -> None:
         args.extra_styles = args.extra_styles or args_saved.get("extra_styles", "")
         if args.random_conv is None:
             args.random_conv = args_saved.get("random_conv", 0.0)
+        if args.partial_view is None:
+            args.partial_view = args_saved.get("partial_view", 0.0)
         args.drop_object_photos = args.drop_object_photos or args_saved.get("drop_object_photos", False)
         for k in RESUMED:
             if getattr(args, k) is None:
@@ -260,6 +267,8 @@ def main(argv=None) -> None:
         if getattr(args, k) is None:
             setattr(args, k, default)
     extra_styles = parse_extra_styles(args.extra_styles)
+    scene_config = SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0,
+                               partial_view=args.partial_view or 0.0)
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1))
     (out / "tokenizer.json").write_text(tok_json)
 
@@ -297,7 +306,7 @@ def main(argv=None) -> None:
         if args.steps != "auto":
             total_steps = int(args.steps)
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
-            gen = train_generator(labels, args.seed + 1, SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0), args.asset_pack,
+            gen = train_generator(labels, args.seed + 1, scene_config, args.asset_pack,
                                   extra_styles, args.drop_object_photos)
             probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
@@ -323,7 +332,7 @@ def main(argv=None) -> None:
     data = SceneBatches(labels, tok_json, config, args.batch_size, start_step, 10 * total_steps, seed=args.seed, curriculum_steps=curriculum_steps,
                         qa_per_image=args.qa_per_image, asset_pack=args.asset_pack, extra_styles=extra_styles,
                         drop_object_photos=args.drop_object_photos,
-                        scene_config=SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0))
+                        scene_config=scene_config)
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                                          persistent_workers=False, pin_memory=device.type == "cuda")
     weights_path = Path(args.weights_out) if args.weights_out else None
