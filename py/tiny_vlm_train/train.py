@@ -308,7 +308,7 @@ def main(argv=None) -> None:
         else:  # time a few steps on a throwaway copy, then fit the schedule into the budget
             gen = train_generator(labels, args.seed + 1, scene_config, args.asset_pack,
                                   extra_styles, args.drop_object_photos)
-            probe, popt = copy.deepcopy(model), torch.optim.AdamW(model.parameters(), lr=0.0)
+            probe = copy.deepcopy(model)
             popt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
             batches = [make_batch(gen, coder, labels, config, i, args.batch_size, args.seed, args.qa_per_image) for i in range(3)]
             times = []
