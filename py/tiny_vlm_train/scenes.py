@@ -355,14 +355,8 @@ def partial_view(sp: Image.Image, rng: np.random.Generator) -> Image.Image:
         x0, x1 = (x0, x0 + cut) if side == 2 else (x1 - cut, x1)
     part = a[y0:y1, x0:x1]
     ramp = np.minimum(1.0, (np.arange(part.shape[0 if side < 2 else 1]) + 0.5) / 2.0)  # 0.25, 0.75, 1, ... from the cut
-    if side == 0:
-        part[..., 3] *= ramp[::-1, None]
-    elif side == 1:
-        part[..., 3] *= ramp[:, None]
-    elif side == 2:
-        part[..., 3] *= ramp[None, ::-1]
-    else:
-        part[..., 3] *= ramp[None, :]
+    ramp = ramp[::-1] if side in (0, 2) else ramp  # the cut is at the far end of a top or left part
+    part[..., 3] *= ramp[:, None] if side < 2 else ramp[None, :]
     h, w = part.shape[:2]
     n = max(h, w)
     square = np.zeros((n, n, 4), np.float32)
