@@ -37,6 +37,9 @@ def test_info(files, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["params"] == sum(out["params_by_part"].values()) and out["quant"]["scheme"] == "f32"
     assert out["tokenizer_size"] == 323 and out["bytes"] > 4 * out["params"]
+    from tiny_vlm import FastVLM
+
+    assert FastVLM.load(model).info()["about"] is None  # its weights do not say what it can see: the app says nothing
 
 
 def test_errors(files, capsys, tmp_path):

@@ -49,6 +49,12 @@ def test_the_shipped_model_answers_what_the_scene_holds(model, names, descriptio
     assert [model.generate(image, q) for q, _ in questions] == [a for _, a in questions]
 
 
+def test_the_shipped_model_says_what_it_can_see(model):
+    about = model.info()["about"]  # the web app's "What can it see?" panel shows it
+    assert f"Knows {len(model.labels)} kinds of object" in about
+    assert "emoji" in about and "Real objects seen by a camera are outside" in about
+
+
 def test_caption_cli_reads_a_phone_photo_upright_with_the_default_model(model, tmp_path, capsys):
     from PIL import Image
 

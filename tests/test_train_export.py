@@ -118,6 +118,8 @@ def test_smoke_training_export_load_generate(setup, tmp_path):
     assert info["bytes"] > 0
     rt = FastVLM.load(tmp_path / "model")
     assert rt.labels == labels
+    about = rt.info()["about"]  # what the app tells its users the model can see
+    assert about.startswith(f"Knows {len(labels)} kinds of object") and "emoji" in about
     img, _ = gen.render(99)
     text = rt.generate(img, "Describe this image.", max_tokens=6)
     assert isinstance(text, str) and len(text) > 0

@@ -38,6 +38,10 @@ const ui = {
   stats: $("stats"),
   modelName: $("model-name"),
   update: $("update"),
+  aboutModel: $("about-model"),
+  aboutSummary: $("about-summary"),
+  aboutText: $("about-text"),
+  labelList: $("label-list"),
 };
 
 const app = {
@@ -96,7 +100,8 @@ async function main() {
   ui.progress.hidden = true;
   const info = app.vlm.info;
   ui.modelName.textContent = `model ${info.model.dir} · NumPy ${info.numpy.source === "local" ? "from this site" : "from the Pyodide CDN"}`;
-  loadLabels(info.model.labels);
+  showAbout(info.model.about);
+  loadLabels(info.model.labels).then(showLabels);
   setStatus(`Ready (loaded in ${(info.timings.boot_ms / 1000).toFixed(1)} s).`);
   // The service worker stores what is missing and checks for a new version (sw.js).
   navigator.serviceWorker?.ready.then((reg) => reg.active?.postMessage({ type: "update" }));
@@ -160,7 +165,8 @@ function showProgress({ stage, label, loaded, total }) {
 }
 
 async function loadLabels(url) {
-  // labels.json ships with a trained model; presets use it to suggest a real object.
+  // labels.json ships with a trained model; presets use it to suggest a real object, and
+  // "What can it see?" lists it.
   if (!url) return;
   try {
     const resp = await fetch(url);
@@ -171,6 +177,23 @@ async function loadLabels(url) {
   } catch {
     app.labels = []; // presets fall back to a fixed object
   }
+}
+
+// What the model can see, so that nobody expects more of it: its own words (the weights'
+// `about` metadata) and the objects it knows (labels.json). Hidden when the model says neither.
+function showAbout(about) {
+  if (typeof about !== "string" || !about.trim()) return;
+  ui.aboutText.textContent = about.trim();
+  ui.aboutText.hidden = false;
+  ui.aboutModel.hidden = false;
+}
+
+function showLabels() {
+  if (!app.labels.length) return;
+  ui.labelList.textContent = app.labels.map((l) => (l.emoji ? `${l.emoji} ${l.name}` : l.name)).join(" · ");
+  ui.labelList.hidden = false;
+  ui.aboutSummary.textContent = `What can it see? (${app.labels.length} objects)`;
+  ui.aboutModel.hidden = false;
 }
 
 // --- image sources ----------------------------------------------------------------

@@ -154,7 +154,8 @@ class FastVLM:
         return {"name": c.name, "params": self.n_params, "quant": self.quant, "image_size": c.vision.image_size,
                 "image_tokens": c.vision.n_tokens, "d_model": c.lm.d_model, "n_layers": c.lm.n_layers,
                 "vocab_size": c.lm.vocab_size, "tokenizer_size": self.tokenizer.vocab_size,
-                "max_seq_len": c.lm.max_seq_len, "backend": self.backend.name}
+                "max_seq_len": c.lm.max_seq_len, "backend": self.backend.name,
+                "about": self.metadata.get("about")}  # what the model can see, for its users (None: not said)
 
     def __repr__(self) -> str:
         return f"FastVLM({self.config.name!r}, params={self.n_params}, quant={self.quant.get('scheme')!r})"

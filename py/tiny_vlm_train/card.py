@@ -130,7 +130,7 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
               "print(model.generate(image, \"How many apples are there?\"))  # 'two'",
               "print(model.generate(image, \"Is there a dog?\"))             # 'yes'", "```", ""]
     lines += ["## Files", "", "| file | what | size |", "|---|---|---|",
-              f"| `model.safetensors` | weights, `{w.quant.get('scheme')}` (per-row int8 for matrices, float32 for vectors/small tensors) | {size / 1e6:.2f} MB |",
+              f"| `model.safetensors` | weights, `{w.quant.get('scheme')}` (per-row int8 for matrices, float32 for vectors/small tensors); its `about` metadata says what the model can see (the web app shows it) | {size / 1e6:.2f} MB |",
               f"| `tokenizer.json` | byte-level BPE, {len(json.loads((model_dir / 'tokenizer.json').read_text())['model']['vocab'])} tokens (3 special) | {(model_dir / 'tokenizer.json').stat().st_size / 1e3:.0f} kB |",
               f"| `labels.json` | the classes: name, plural, emoji, codepoints | {(model_dir / 'labels.json').stat().st_size / 1e3:.0f} kB |", ""]
     lines += ["## Architecture", "",

@@ -5,7 +5,9 @@
 Folds BatchNorm, reparameterizable branches, identities and layer scales
 (TrainVLM.inference_tensors), writes model.safetensors through tiny_vlm.weights.save_weights
 (int8 per-row by default), tokenizer.json and labels.json, and prints the per-tensor
-quantization error. The model card (README.md) is written by tiny_vlm_train.card.
+quantization error. The weights' `about` metadata tells the people who use the model what it
+can see (FastVLM.info()["about"]; the web app shows it). The model card (README.md) is
+written by tiny_vlm_train.card.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from .train import load_trained
 
 
 CARD_FILES = ("README.md", "metrics.json")
+# What every model this package trains knows, for the people who use it (scenes.py renders its world).
+ABOUT = ("Knows {n} kinds of object, learnt from emoji-style drawings: one to four at a time, on photos or plain "
+         "backgrounds. Real objects seen by a camera are outside what it learnt, so expect wrong answers there. "
+         "Point it at emoji on another screen or on paper, or upload an emoji picture.")
 
 
 def export(ckpt: Path, out_dir: Path, quant: str = "int8", verbose: bool = True) -> dict:
@@ -38,7 +44,7 @@ def export(ckpt: Path, out_dir: Path, quant: str = "int8", verbose: bool = True)
         print(f"removed {', '.join(stale)} of the earlier weights in {out_dir}: evaluate, then write the card again "
               f"(python -m tiny_vlm_train.card {out_dir} --again --eval EVAL.json, or with all its arguments)")
     meta = {"training_step": str(ck["step"]), "training_images": str(ck.get("init_images", 0) + ck["step"] * ck["args"]["batch_size"]),
-            "classes": str(len(ck["labels"]))}
+            "classes": str(len(ck["labels"])), "about": ABOUT.format(n=len(ck["labels"]))}
     rows = save_weights(out_dir / "model.safetensors", tensors, model.config, quant=quant, metadata=meta)
     (out_dir / "tokenizer.json").write_text(ck["tokenizer"])
     (out_dir / "labels.json").write_text(json.dumps(ck["labels"], ensure_ascii=False, indent=1) + "\n")

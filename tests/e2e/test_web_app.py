@@ -54,6 +54,31 @@ def test_page_has_no_console_errors(site, app):
     assert errors == []
 
 
+def test_the_page_says_what_the_model_can_see(site, app):
+    needs_numpy(site)
+    if not site.labels:
+        pytest.skip("the site's model has no labels.json: the panel has no list to show")
+    from tiny_vlm.weights import load_weights
+
+    page = app.page
+    page.locator("[data-testid=label-list]").wait_for(state="attached")
+    page.wait_for_function("!document.querySelector('[data-testid=label-list]').hidden")  # labels.json comes after ready
+    assert page.is_visible("[data-testid=about-model]")
+    assert page.locator("#about-summary").bounding_box()["height"] >= 44  # a touch-sized target
+    assert page.text_content("#about-summary") == f"What can it see? ({len(site.labels)} objects)"
+    items = page.text_content("[data-testid=label-list]").split(" · ")
+    assert items == [f"{label['emoji']} {label['name']}" for label in site.labels]
+    about = load_weights(site.path / "model" / "model.safetensors").metadata.get("about")
+    assert page.evaluate("window.tinyVLM.client.info.model.about") == about
+    if about is None:
+        assert page.is_hidden("[data-testid=about-text]")
+        return
+    page.click("#about-summary")  # opens the panel
+    assert page.is_visible("[data-testid=about-text]")
+    assert page.text_content("[data-testid=about-text]") == about
+    page.click("#about-summary")  # and closes it again for the tests after this one
+
+
 def test_camera_preview_appears(app):
     video = app.page.locator("[data-testid=preview]")
     video.wait_for(state="visible")
