@@ -5,6 +5,7 @@ Uses synthetic sprites/backgrounds, so no installed assets are needed.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,6 +130,31 @@ def test_smoke_training_export_load_generate(setup, tmp_path):
     model.eval()
     for prompt in ("Describe this image.", "Is there a cat?"):
         assert rt32.generate(img, prompt, max_tokens=6) == torch_greedy(model, coder, img, prompt, max_tokens=6)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_questions_about_one_image_share_its_prefix(setup, k):
+    """k questions per image: the LM computes the template's start and the image tokens once per
+    image (lm_hidden_after). The answer states and every gradient must be those of the plain
+    forward over each whole sequence, prefix repeated k times."""
+    labels, tok_json, config, gen = setup
+    torch.manual_seed(0)
+    model = TrainVLM(config, len(labels)).double()
+    b, t1 = 3, 7
+    emb = torch.randn(b, config.vision.n_tokens, config.lm.d_model, dtype=torch.float64, requires_grad=True)
+    before = torch.tensor([1, 2, 3])
+    after = torch.randint(0, config.lm.vocab_size, (b * k, t1))
+    after[1, 4:] = 0  # a shorter question, padded at its end
+    shared = model.lm_hidden_after(emb, before, after)
+    whole = model.lm_hidden(emb.repeat_interleave(k, 0), before, after)[:, len(before) + config.vision.n_tokens:]
+    assert shared.shape == whole.shape == (b * k, t1, config.lm.d_model)
+    torch.testing.assert_close(shared, whole, rtol=0, atol=1e-12)
+    weights = torch.randn_like(whole)
+    params = [emb] + list(model.lm.parameters())
+    g_shared = torch.autograd.grad((shared * weights).sum(), params)
+    g_whole = torch.autograd.grad((whole * weights).sum(), params)
+    for a, c in zip(g_shared, g_whole):
+        torch.testing.assert_close(a, c, rtol=0, atol=1e-10)
 
 
 def test_several_questions_per_image_start_with_a_description(setup):
@@ -302,6 +328,20 @@ def test_soup_batchnorm_recalibration_tracks_the_averaged_weights(setup, tmp_pat
     torch.testing.assert_close(soup["model"][f"{name}.running_mean"], torch.stack(seen).mean(0), rtol=1e-4, atol=1e-5)
     assert not torch.allclose(soup["model"][f"{name}.running_mean"], averaged[f"{name}.running_mean"])
     assert int(soup["model"][f"{name}.num_batches_tracked"]) == 3
+
+
+@pytest.mark.parametrize("side", [128, 160, 192, 224])
+def test_the_default_config_from_scratch_at_any_input_side(side):
+    """`train --config default --image-size S` starts a model with room for its image tokens and
+    96 positions of text; at 224 px that is the shipped model's shape exactly."""
+    from tiny_vlm.weights import load_weights
+    from tiny_vlm_train.configs import default_config
+
+    config = default_config(image_size=side)
+    assert config.lm.max_seq_len == config.vision.n_tokens + 96
+    shipped = Path(__file__).resolve().parent.parent / "models" / "tiny-vlm-emoji" / "model.safetensors"
+    if side == 224 and shipped.is_file():
+        assert config.to_json() == load_weights(shipped).config.to_json()
 
 
 def test_init_at_a_larger_input_keeps_the_weights_and_runs_in_the_runtime(setup, tmp_path):

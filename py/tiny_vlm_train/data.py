@@ -113,8 +113,9 @@ class SceneBatches(torch.utils.data.IterableDataset):
 
 def make_batch(gen: SceneGenerator, coder: PromptCoder, labels, config, step: int, batch_size: int, seed: int, qa_per_image: int = 1) -> dict:
     """Render batch `step`. qa_per_image 1: one question per image, 50% describe / 25% count / 25% presence;
-    k > 1: one describe and k - 1 count-or-presence questions per image (the LM then costs k times as much,
-    which is cheap where rendering is the bottleneck, e.g. on a GPU)."""
+    k > 1: one describe and k - 1 count-or-presence questions per image (the LM computes each image's prefix,
+    the template's start and the image tokens, once for its k questions: TrainVLM.lm_hidden_after, so a
+    question costs only its own few tokens)."""
     v = config.vision
     rng = np.random.default_rng([seed, step, 3])
     images, centers, covers, counts, seqs = [], [], [], [], []

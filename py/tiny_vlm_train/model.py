@@ -279,6 +279,16 @@ class DecoderLayer(nn.Module):
         self.down_proj = nn.Linear(c.d_ffn, d, bias=False)
 
     def forward(self, x, cos, sin):  # [B, T, D]
+        b, t, _ = x.shape
+        q, k, v = self._qkv(x, cos, sin)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self._mlp(x + self.o_proj(o.transpose(1, 2).reshape(b, t, -1)))
+
+    def _mlp(self, x):
+        m = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(m)) * self.up_proj(m))
+
+    def _qkv(self, x, cos, sin):  # [B, T, D] -> q [B, H, T, Dh], k and v [B, H, T, Dh] (KV heads repeated)
         c = self.c
         b, t, _ = x.shape
         a = self.input_layernorm(x)
@@ -288,11 +298,26 @@ class DecoderLayer(nn.Module):
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         rep = c.n_heads // c.n_kv_heads
-        k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.o_proj(o.transpose(1, 2).reshape(b, t, -1))
-        m = self.post_attention_layernorm(x)
-        return x + self.down_proj(F.silu(self.gate_proj(m)) * self.up_proj(m))
+        return q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+
+    def forward_shared(self, xp, xs, cos, sin):
+        """A shared prefix and k continuations of it: xp [B, P, D], xs [B*k, T, D] (continuation i
+        of prefix b at row b*k + i) -> both updated. The same as forward() on each prefix +
+        continuation sequence (the prefix attends only to itself), with the prefix's work done
+        once instead of k times."""
+        b, p = xp.shape[:2]
+        bk, t = xs.shape[:2]
+        k = bk // b
+        qp, kp, vp = self._qkv(xp, cos[:p], sin[:p])
+        qs, ks, vs = self._qkv(xs, cos[p:p + t], sin[p:p + t])
+        op = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
+        keys = torch.cat([kp.repeat_interleave(k, 0), ks], 2)  # [B*k, H, P+T, Dh]
+        values = torch.cat([vp.repeat_interleave(k, 0), vs], 2)
+        allowed = torch.ones(t, p + t, dtype=torch.bool, device=xs.device).tril(p)  # every prefix key, causal after it
+        os_ = F.scaled_dot_product_attention(qs, keys, values, attn_mask=allowed)
+        xp = self._mlp(xp + self.o_proj(op.transpose(1, 2).reshape(b, p, -1)))
+        xs = self._mlp(xs + self.o_proj(os_.transpose(1, 2).reshape(bk, t, -1)))
+        return xp, xs
 
 
 class LM(nn.Module):
@@ -314,6 +339,13 @@ class LM(nn.Module):
         for layer in self.layers:
             h = layer(h, cos, sin)
         return self.norm(h)
+
+    def hidden_shared(self, prefix, cont):  # [B, P, D], [B*k, T, D] -> [B*k, T, D] final-normed states of the continuations
+        p, t = prefix.shape[1], cont.shape[1]
+        cos, sin = self.cos[:p + t], self.sin[:p + t]
+        for layer in self.layers:
+            prefix, cont = layer.forward_shared(prefix, cont, cos, sin)
+        return self.norm(cont)
 
     def logits(self, h):  # [..., D] -> [..., V]
         w = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
@@ -360,6 +392,19 @@ class TrainVLM(nn.Module):
         e0 = self.lm.embed_tokens(before_ids)[None].expand(b, -1, -1)
         e1 = self.lm.embed_tokens(after_ids)
         return self.lm.hidden(torch.cat([e0, img_emb, e1], 1))
+
+    def lm_hidden_after(self, img_emb, before_ids, after_ids):
+        """img_emb [B, N, D]; before_ids [T0]; after_ids [B*k, T1], k questions per image (rows
+        b*k .. b*k+k-1 about image b) -> [B*k, T1, D]: the states of the `after` positions, as
+        lm_hidden on each image's prefix repeated k times gives them, but with the prefix (the
+        template's start and the image tokens, most of each sequence) computed once per image."""
+        b = img_emb.shape[0]
+        k = after_ids.shape[0] // b
+        e0 = self.lm.embed_tokens(before_ids)[None].expand(b, -1, -1)
+        prefix = torch.cat([e0, img_emb], 1)
+        if k == 1:
+            return self.lm.hidden(torch.cat([prefix, self.lm.embed_tokens(after_ids)], 1))[:, prefix.shape[1]:]
+        return self.lm.hidden_shared(prefix, self.lm.embed_tokens(after_ids))
 
     def lm_logits(self, img_emb, before_ids, after_ids):  # -> [B, T, V]
         return self.lm.logits(self.lm_hidden(img_emb, before_ids, after_ids))

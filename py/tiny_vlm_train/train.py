@@ -90,9 +90,7 @@ def compute_loss(model: TrainVLM, batch: dict, before_ids: torch.Tensor, device,
     images = batch["images"].to(device)
     tok, emb = model.encode(images)  # [B, N, D_vis], [B, N, D]
     after, targets = batch["after"].to(device), batch["targets"].to(device)
-    k = after.shape[0] // images.shape[0]
-    hid = model.lm_hidden(emb.repeat_interleave(k, 0), before_ids, after)  # [B*k, T, D]
-    hid = hid[:, before_ids.shape[0] + emb.shape[1]:]  # positions of `after`
+    hid = model.lm_hidden_after(emb, before_ids, after)  # [B*k, T1, D]: k questions per image, its prefix computed once
     mask = targets != -100
     lm_loss = F.cross_entropy(model.lm.logits(hid[mask]), targets[mask])
     n_cls = model.n_classes
