@@ -127,6 +127,9 @@ def get(url):
     ("/pyodide/pyodide.mjs", "text/javascript"),
     ("/worker.js", "text/javascript"),
     ("/manifest.json", "application/json"),
+    ("/manifest.webmanifest", "application/manifest+json"),
+    ("/icon-192.png", "image/png"),
+    ("/icon.svg", "image/svg+xml"),
     ("/", "text/html"),
 ])
 def test_mime_types_and_headers(url, path, mime):

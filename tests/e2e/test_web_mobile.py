@@ -1,9 +1,13 @@
-"""A phone-sized run: 375x812, touch, mobile user agent; also the README screenshot."""
+"""A phone-sized run: 375x812, touch, mobile user agent; also the README screenshot. And the
+app installs to a phone's home screen (web app manifest, icons)."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+
 import pytest
-from e2e_support import ANSWER_TIMEOUT_MS, MOBILE, copy_screenshot
+from e2e_support import ANSWER_TIMEOUT_MS, CHROMIUM, CHROMIUM_ARGS, MOBILE, copy_screenshot
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +45,31 @@ def test_mobile_answer_and_screenshot(site, phone, tmp_path):
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shot))  # the phone viewport, as a person sees it
     copy_screenshot(shot, "screenshot-mobile.png")
+
+
+def test_the_app_can_be_installed_to_the_home_screen(site, chromium):
+    """Chromium's own installability check finds nothing missing (it needs a profile on disk: a
+    private window is never installable), and the manifest's icons are the sizes it says."""
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as profile:
+        context = chromium.browser_type.launch_persistent_context(profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                                                 headless=True, **MOBILE)
+        try:
+            page = context.new_page()
+            page.goto(site.url)
+            page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+            cdp = context.new_cdp_session(page)
+            assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+            manifest = cdp.send("Page.getAppManifest")
+            assert manifest["url"].endswith("/manifest.webmanifest") and manifest["errors"] == []
+        finally:
+            context.close()
+    data = json.loads((site.path / "manifest.webmanifest").read_text())
+    assert data["short_name"] == "tiny-vlm" and data["display"] == "standalone" and data["start_url"] == "./"
+    for icon in data["icons"]:
+        assert icon["src"] in site.manifest["files"], f"{icon['src']} is not in the site (nor in the offline copy)"
+        if icon["type"] == "image/png":
+            with Image.open(site.path / icon["src"]) as im:
+                assert f"{im.width}x{im.height}" == icon["sizes"], icon
+    assert any(icon["sizes"] == "512x512" and "maskable" in icon["purpose"] for icon in data["icons"])
