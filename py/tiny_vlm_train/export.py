@@ -25,8 +25,8 @@ from .train import load_trained
 
 CARD_FILES = ("README.md", "metrics.json")
 # What every model this package trains knows, for the people who use it (scenes.py renders its world).
-ABOUT = ("Knows {n} kinds of object, learnt from emoji-style drawings: one to four at a time, on photos or plain "
-         "backgrounds. Real objects seen by a camera are outside what it learnt, so expect wrong answers there. "
+ABOUT = ("Knows {n} kinds of object, learnt from emoji-style drawings: one to four at a time, on photos, gradients "
+         "or plain colours. Real objects seen by a camera are outside what it learnt, so expect wrong answers there. "
          "Point it at emoji on another screen or on paper, or upload an emoji picture.")
 
 

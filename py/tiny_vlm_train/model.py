@@ -308,6 +308,8 @@ class DecoderLayer(nn.Module):
         b, p = xp.shape[:2]
         bk, t = xs.shape[:2]
         k = bk // b
+        if bk != b * k:
+            raise ValueError(f"{bk} continuations of {b} prefixes: expected k per prefix")
         qp, kp, vp = self._qkv(xp, cos[:p], sin[:p])
         qs, ks, vs = self._qkv(xs, cos[p:p + t], sin[p:p + t])
         op = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
@@ -400,6 +402,8 @@ class TrainVLM(nn.Module):
         template's start and the image tokens, most of each sequence) computed once per image."""
         b = img_emb.shape[0]
         k = after_ids.shape[0] // b
+        if after_ids.shape[0] != b * k:
+            raise ValueError(f"{after_ids.shape[0]} question rows for {b} images: expected k questions per image")
         e0 = self.lm.embed_tokens(before_ids)[None].expand(b, -1, -1)
         prefix = torch.cat([e0, img_emb], 1)
         if k == 1:
