@@ -307,9 +307,7 @@ class DecoderLayer(nn.Module):
         once instead of k times."""
         b, p = xp.shape[:2]
         bk, t = xs.shape[:2]
-        k = bk // b
-        if bk != b * k:
-            raise ValueError(f"{bk} continuations of {b} prefixes: expected k per prefix")
+        k = bk // b  # TrainVLM.lm_hidden_after checks that the rows are k per prefix
         qp, kp, vp = self._qkv(xp, cos[:p], sin[:p])
         qs, ks, vs = self._qkv(xs, cos[p:p + t], sin[p:p + t])
         op = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
@@ -404,11 +402,10 @@ class TrainVLM(nn.Module):
         k = after_ids.shape[0] // b
         if after_ids.shape[0] != b * k:
             raise ValueError(f"{after_ids.shape[0]} question rows for {b} images: expected k questions per image")
+        if k == 1:  # nothing to share
+            return self.lm_hidden(img_emb, before_ids, after_ids)[:, before_ids.shape[0] + img_emb.shape[1]:]
         e0 = self.lm.embed_tokens(before_ids)[None].expand(b, -1, -1)
-        prefix = torch.cat([e0, img_emb], 1)
-        if k == 1:
-            return self.lm.hidden(torch.cat([prefix, self.lm.embed_tokens(after_ids)], 1))[:, prefix.shape[1]:]
-        return self.lm.hidden_shared(prefix, self.lm.embed_tokens(after_ids))
+        return self.lm.hidden_shared(torch.cat([e0, img_emb], 1), self.lm.embed_tokens(after_ids))
 
     def lm_logits(self, img_emb, before_ids, after_ids):  # -> [B, T, V]
         return self.lm.logits(self.lm_hidden(img_emb, before_ids, after_ids))

@@ -61,7 +61,6 @@ def test_the_page_says_what_the_model_can_see(site, app):
     from tiny_vlm.weights import load_weights
 
     page = app.page
-    page.locator("[data-testid=label-list]").wait_for(state="attached")
     page.wait_for_function("!document.querySelector('[data-testid=label-list]').hidden")  # labels.json comes after ready
     assert page.is_visible("[data-testid=about-model]")
     assert page.locator("#about-summary").bounding_box()["height"] >= 44  # a touch-sized target
