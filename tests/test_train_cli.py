@@ -50,12 +50,16 @@ def test_bad_arguments_fail_before_any_work(tmp_path):
     text, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "--partial-view must be a share from 0 to 1, got -0.1" in text
     assert not out.exists()
+    proc = train("--out", str(out), "--distractors", "2")
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--distractors must be a share from 0 to 1, got 2.0" in text
+    assert not out.exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, assets):
     out = tmp_path / "run"
     proc = train("--out", str(out), *MICRO, "--qa-per-image", "3", "--align", "0", "--random-conv", "0.3", "--partial-view", "0.2",
-                 "--drop-object-photos", "--steps", "100000", "--time-budget", "600")
+                 "--distractors", "0.4", "--drop-object-photos", "--steps", "100000", "--time-budget", "600")
     lines = []
     for line in proc.stdout:  # wait until it trains, then press Ctrl-C
         lines.append(line)
@@ -68,7 +72,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, asset
     ck = torch.load(out / "ckpt.pt", weights_only=False)
     assert ck["step"] >= 10 and [r["finished"] for r in records(out)] == [False]
     assert (ck["args"]["qa_per_image"], ck["args"]["align"], ck["args"]["random_conv"]) == (3, 0, 0.3)
-    assert ck["args"]["drop_object_photos"] is True and ck["args"]["partial_view"] == 0.2
+    assert ck["args"]["drop_object_photos"] is True and ck["args"]["partial_view"] == 0.2 and ck["args"]["distractors"] == 0.4
 
     # --resume alone, with a budget that ends it after one more step: the run's own settings, not the defaults
     proc = train("--out", str(out), "--resume", "--time-budget", "0")
@@ -78,7 +82,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, asset
     assert resumed["step"] == ck["step"] + 1
     assert (resumed["args"]["qa_per_image"], resumed["args"]["align"], resumed["args"]["workers"]) == (3, 0, 0)
     assert resumed["args"]["random_conv"] == 0.3 and resumed["args"]["drop_object_photos"] is True
-    assert resumed["args"]["partial_view"] == 0.2
+    assert resumed["args"]["partial_view"] == 0.2 and resumed["args"]["distractors"] == 0.4
 
 
 def test_resuming_a_finished_run_changes_nothing(tmp_path, assets):

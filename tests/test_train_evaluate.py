@@ -29,6 +29,20 @@ def test_describe_scores_by_hand():
     assert s["exact_caption_rate"] == pytest.approx(1 / 3)
 
 
+def test_extra_classes_by_hand():
+    """Classes named from nothing: said, not shown, and not standing in for a shown class."""
+    from tiny_vlm_train.evaluate import extra_classes
+
+    labels = synthetic_labels()
+    assert extra_classes("a red circle and a blue square", "a red circle and a blue square", labels) == 0
+    assert extra_classes("two red circles", "a red circle", labels) == 0  # a count, not a class
+    assert extra_classes("a purple cross", "an orange bar", labels) == 0  # a swap
+    assert extra_classes("a red circle, a purple cross and a blue square", "a red circle and a blue square", labels) == 1
+    assert extra_classes("a purple cross and a green triangle", "an orange bar", labels) == 1  # one swap, one from nothing
+    assert extra_classes("a purple cross and a green triangle", "", labels) == 2
+    assert extra_classes("", "a red circle", labels) == 0  # missed, not named
+
+
 def test_describe_scores_empty_prediction():
     s = describe_scores([("", "a red circle")], synthetic_labels())
     assert s["object_precision"] == 0 and s["object_recall"] == 0 and s["object_f1"] == 0
@@ -229,6 +243,7 @@ def test_evaluate_the_shipped_model_keeps_per_scene_counts():
     ps = m["per_scene"]
     assert all(len(v) == 6 for v in ps.values())
     tp, fp, fn = sum(ps["tp"]), sum(ps["fp"]), sum(ps["fn"])
+    assert sum(ps["extra"]) <= fp and m["extra_classes_per_scene"] == pytest.approx(sum(ps["extra"]) / 6)
     assert tp > 0 and m["object_precision"] == pytest.approx(tp / (tp + fp)) and m["object_recall"] == pytest.approx(tp / (tp + fn))
     assert m["count_accuracy"] == pytest.approx(sum(ps["count_ok"]) / 6)
     by_class = m["recall_by_class"].values()  # per class: found of seen, the same instances as the scene counts
@@ -257,6 +272,10 @@ def test_split_metrics_by_hand():
     assert m["by_background"]["photo"] == {"scenes": 2, "object_f1": pytest.approx(4 / 7), "exact_caption_rate": 0.5}
     assert m["by_background"]["plain"] == {"scenes": 1, "object_f1": pytest.approx(2 / 4), "exact_caption_rate": 0.0}
     assert m["by_background"]["gradient"] == {"scenes": 1, "object_f1": 1.0, "exact_caption_rate": 1.0}
+    per_scene["extra"] = [0, 1, 2, 0]  # classes named from nothing
+    m = split_metrics(per_scene)
+    assert m["extra_classes_per_scene"] == 0.75
+    assert [m["by_background"][k]["extra_classes_per_scene"] for k in ("photo", "plain", "gradient")] == [1.0, 1.0, 0.0]
 
 
 def test_background_kind_is_what_the_scene_shows():

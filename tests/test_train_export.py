@@ -181,6 +181,7 @@ def test_workers_split_steps_and_keep_their_order(setup, tmp_path, monkeypatch):
 
     labels, tok_json, config, _ = setup
     monkeypatch.setattr(sprites, "sprite_table", lambda style, labels: synthetic_sprites())
+    monkeypatch.setattr(sprites, "distractor_table", lambda style, labels: synthetic_sprites()[:2])
     monkeypatch.setattr(scenes, "load_backgrounds", lambda split: synthetic_backgrounds())
     assets.write_pack(tmp_path / "pack.npz", labels)
     kw = dict(scene_config=SceneConfig(size=64), qa_per_image=2, asset_pack=str(tmp_path / "pack.npz"))
@@ -195,17 +196,27 @@ def test_workers_split_steps_and_keep_their_order(setup, tmp_path, monkeypatch):
 
 
 def test_asset_pack_round_trip(tmp_path, monkeypatch):
-    """--pack writes sprites per training style and the background photos; read_pack gives them back in style
-    order and refuses a pack made for other labels."""
+    """--pack writes sprites and distractors per training style and the background photos; read_pack
+    gives them back in style order and refuses a pack made for other labels; a pack without
+    distractors (made before them) refuses --distractors instead of training without them."""
     from tiny_vlm_train import assets, scenes, sprites
 
     labels = synthetic_labels()
     tables = {s: np.full((len(labels), 4, 4, 4), i, np.uint8) for i, s in enumerate(sprites.TRAIN_STYLES)}
     bgs = [np.full((5, 7, 3), 9, np.uint8), np.full((6, 6, 3), 3, np.uint8)]
     monkeypatch.setattr(sprites, "sprite_table", lambda style, labels: tables[style])
+    distractors = {s: np.full((3 + i, 4, 4, 4), 50 + i, np.uint8) for i, s in enumerate(sprites.TRAIN_STYLES)}
+    monkeypatch.setattr(sprites, "distractor_table", lambda style, labels: distractors.get(style, distractors["google"]))
     monkeypatch.setattr(scenes, "load_backgrounds", lambda split: bgs)
     assets.write_pack(tmp_path / "pack.npz", labels)
     got_tables, got_bgs = assets.read_pack(tmp_path / "pack.npz", labels)
+    got = assets.read_pack_distractors(tmp_path / "pack.npz", sprites.TRAIN_STYLES[::-1])
+    assert [(len(t), int(t[0, 0, 0, 0])) for t in got] == [(3 + i, 50 + i) for i in range(len(sprites.TRAIN_STYLES))][::-1]
+    with np.load(tmp_path / "pack.npz") as z:
+        old = {k: z[k] for k in z.files if not k.startswith("distractors_")}
+    np.savez(tmp_path / "old.npz", **old)
+    with pytest.raises(ValueError, match="no distractors for style.*rebuild it with --pack"):
+        assets.read_pack_distractors(tmp_path / "old.npz", sprites.TRAIN_STYLES)
     assert [int(t[0, 0, 0, 0]) for t in got_tables] == list(range(len(sprites.TRAIN_STYLES)))
     assert len(got_bgs) == 2 and all(np.array_equal(a, b) for a, b in zip(got_bgs, bgs))
     with pytest.raises(ValueError, match="other labels"):
@@ -225,6 +236,7 @@ def test_asset_pack_leaves_out_the_object_photos_by_name(tmp_path, monkeypatch):
 
     labels = synthetic_labels()
     monkeypatch.setattr(sprites, "sprite_table", lambda style, labels: np.zeros((len(labels), 4, 4, 4), np.uint8))
+    monkeypatch.setattr(sprites, "distractor_table", lambda style, labels: np.zeros((2, 4, 4, 4), np.uint8))
     bgs = [np.full((5, 5, 3), i, np.uint8) for i in range(3)]
     files = ["/a/tuxpaint/templates/cliff.jpg", "/b/samples/skimage_chelsea.png", "/c/wallpapers/Autumn/contents/images/1.jpg"]
     monkeypatch.setattr(scenes, "load_backgrounds", lambda split: bgs)

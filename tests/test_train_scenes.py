@@ -415,3 +415,102 @@ def test_shares_off_draw_nothing(monkeypatch, option):
         assert np.array_equal(out[0.0][0], out[1e-12][0]) and np.array_equal(out[0.0][1], out[1e-12][1])
         assert out[1e-12][2] - out[0.0][2] == len(out[0.0][1])
         assert not np.array_equal(out[0.0][0], out[1.0][0])  # at 1 every object is redrawn or cut
+
+
+def make_with_distractors(table_value: int, p: float = 1.0, split: str = "train", seed: int = 6, photos: float = 0.3):
+    """Synthetic scenes over black photos (no camera augmentation) whose one distractor emoji
+    is a square of grey `table_value` (0: fully transparent, nothing painted); `photos`: the
+    share of distractors cut from those black photos instead."""
+    table = np.zeros((1, 64, 64, 4), np.uint8)
+    if table_value:
+        table[0, 16:48, 16:48] = (table_value, table_value, table_value, 255)
+    return SceneGenerator(synthetic_labels(), split, seed=seed, config=SceneConfig(size=64, distractors=p, distractor_photos=photos, augment=False),
+                          sprite_tables=[synthetic_sprites()], backgrounds=[np.zeros((96, 96, 3), np.uint8)],
+                          distractor_tables=[table])
+
+
+def greyish(img: np.ndarray) -> int:
+    """Pixels near (128, 128, 128): the synthetic classes are all saturated colours."""
+    x = img.astype(int)
+    return int(((abs(x - 128) < 30).all(axis=2) & (x.max(axis=2) - x.min(axis=2) < 8)).sum())
+
+
+def test_distractors_are_painted_but_never_named_nor_moved():
+    """--distractors paints things that are no class into training scenes. Drawn with a grey
+    square and with an invisible one, the same scene has the same objects at the same places
+    (the records, which every target comes from): a distractor is never named, never moves an
+    object; and the grey one shows."""
+    grey, clear = make_with_distractors(128), make_with_distractors(0)
+    shown = 0
+    for i in range(24):
+        (ig, og), (ic, oc) = grey.render(i), clear.render(i)
+        assert np.array_equal(og, oc)
+        shown += greyish(ig) - greyish(ic) > 10
+    assert shown >= 6  # 14 of these 24 (an emoji in 70% of the tries; a place that overlaps an object is skipped)
+
+
+def test_distractor_photos_share_chooses_between_photo_cuts_and_emoji():
+    """--distractor-photos 1: every distractor is cut from a (here black) photo, so the grey
+    emoji never shows; 0: every one is an emoji, so it shows in more scenes than at 0.3."""
+    shown = {}
+    for photos in (0.0, 0.3, 1.0):
+        g, c = make_with_distractors(128, photos=photos), make_with_distractors(0, photos=photos)
+        shown[photos] = sum(greyish(g.render(i)[0]) - greyish(c.render(i)[0]) > 10 for i in range(24))
+    assert shown[1.0] == 0 and shown[0.0] > shown[0.3] > 0
+
+
+def test_distractors_only_in_the_training_split_and_off_draws_nothing(monkeypatch):
+    """The held-out split never gets distractors, whatever the option says; off (the default),
+    the training scenes take no draw for them (earlier runs' scenes stay as they were); at a
+    tiny share they take exactly one uniform draw per scene and draw nothing."""
+    from tiny_vlm_train import scenes
+
+    held = [make_with_distractors(128, p, "heldout") for p in (0.0, 1.0)]
+    assert all(np.array_equal(held[0].render(i)[0], held[1].render(i)[0]) for i in range(4))
+    assert held[1].distractors is None
+
+    uniform = []
+
+    class Counting:
+        def __init__(self, rng):
+            self.rng = rng
+
+        def random(self, size=None):
+            uniform.append(size)
+            return self.rng.random(size)
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    real = scenes.scene_rng
+    monkeypatch.setattr(scenes, "scene_rng", lambda *a: Counting(real(*a)))
+    for i in range(4):
+        counts = []
+        for p in (0.0, 1e-12):
+            uniform.clear()
+            img, objs = make_with_distractors(128, p).render(i)
+            counts.append((img, objs, len(uniform)))
+        assert counts[1][2] - counts[0][2] == 1
+        assert greyish(counts[1][0]) == 0
+
+
+def test_distractor_emoji_are_none_of_the_classes():
+    """The distractor emoji (installed emoji metadata) hold no class's emoji and none of those
+    that look like a class: animal faces, round shapes, a crowned prince, a bomb."""
+    from tiny_vlm_train.assets import missing_sources, npm_root
+
+    missing = missing_sources()
+    if missing:
+        pytest.skip(f"training assets not installed ({', '.join(missing)}): python -m tiny_vlm_train.assets")
+    from tiny_vlm_train.labels import build_labels
+    from tiny_vlm_train.sprites import DISTRACTOR_SUBCATEGORIES, distractor_entries
+
+    labels = build_labels(npm_root())
+    entries = distractor_entries(labels)
+    cps = {e["unified"] for e in entries}
+    assert not cps & {l["codepoints"] for l in labels}
+    assert {"1F600", "1F44D", "2764-FE0F", "1F9D1"} <= cps  # grinning face, thumbs up, red heart, person
+    # cat face, see-no-evil monkey, red circle, black large square, prince, princess, bomb, no entry, dog face
+    assert not cps & {"1F63A", "1F648", "1F534", "2B1B", "1F934", "1F478", "1F4A3", "26D4", "1F436"}
+    assert all(e["subcategory"] in DISTRACTOR_SUBCATEGORIES[e["category"]] for e in entries)
+    assert 400 <= len(entries) <= 800

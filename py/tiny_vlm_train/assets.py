@@ -138,16 +138,17 @@ def install_samples() -> None:
 
 def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = ()) -> None:
     """The training split's assets in one .npz: sprite tables per style (the training styles
-    and `extra_styles`) + background photos."""
+    and `extra_styles`), their distractor tables (train --distractors) + background photos."""
     import json
 
     import numpy as np
 
     from .scenes import background_files, load_backgrounds
-    from .sprites import TRAIN_STYLES, sprite_table
+    from .sprites import TRAIN_STYLES, distractor_table, sprite_table
 
     styles = TRAIN_STYLES + tuple(extra_styles)
     arrays = {f"sprites_{s}": sprite_table(s, labels) for s in styles}
+    arrays.update({f"distractors_{s}": distractor_table(s, labels) for s in styles})
     for i, bg in enumerate(load_backgrounds("train")):
         arrays[f"bg_{i:03d}"] = bg
     arrays["background_names"] = np.frombuffer(json.dumps(background_files("train")).encode(), np.uint8)  # for --drop-object-photos
@@ -155,6 +156,17 @@ def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = (
     np.savez_compressed(path, **arrays)
     n_bg = sum(k.startswith("bg_") for k in arrays)
     print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(styles)} sprite styles, {n_bg} backgrounds)")
+
+
+def read_pack_distractors(path: Path, styles: tuple[str, ...]) -> list:
+    """The distractor tables of `styles` from a pack (train --distractors)."""
+    import numpy as np
+
+    with np.load(path) as z:
+        absent = [s for s in styles if f"distractors_{s}" not in z.files]
+        if absent:
+            raise ValueError(f"{path}: has no distractors for style(s) {', '.join(absent)} (packed before --distractors existed); rebuild it with --pack")
+        return [z[f"distractors_{s}"] for s in styles]
 
 
 def read_pack(path: Path, labels: list[dict], styles: tuple[str, ...] | None = None, drop_object_photos: bool = False):

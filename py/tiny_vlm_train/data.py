@@ -75,16 +75,19 @@ def train_generator(labels, seed: int, scene_config: SceneConfig, asset_pack: st
     from .sprites import TRAIN_STYLES
 
     styles = TRAIN_STYLES + tuple(extra_styles)
-    tables = backgrounds = None
+    tables = backgrounds = distractors = None
     if asset_pack:
-        from .assets import read_pack
+        from .assets import read_pack, read_pack_distractors
 
         tables, backgrounds = read_pack(asset_pack, labels, styles, drop_object_photos)
+        if scene_config.distractors:
+            distractors = read_pack_distractors(asset_pack, styles)
     elif drop_object_photos:
         from .scenes import load_backgrounds
 
         backgrounds = load_backgrounds("train", drop_object_photos=True)
-    return SceneGenerator(labels, "train", seed=seed, config=scene_config, styles=styles, sprite_tables=tables, backgrounds=backgrounds)
+    return SceneGenerator(labels, "train", seed=seed, config=scene_config, styles=styles, sprite_tables=tables, backgrounds=backgrounds,
+                          distractor_tables=distractors)
 
 
 class SceneBatches(torch.utils.data.IterableDataset):

@@ -78,6 +78,15 @@ def scene_counts(pred: str, ref: str, labels) -> tuple[int, ...]:
     return tp, fp, fn, ctp, cfp, cfn
 
 
+def extra_classes(pred: str, ref: str, labels) -> int:
+    """Classes a describe answer names beyond those it gets wrong for a shown one: the classes
+    said that are not in the scene, less the shown classes left unsaid (those count as swaps,
+    one drawing taken for another). What is left is named from nothing: a distractor or a
+    patch of the background taken for an object."""
+    p, r = parse_description(pred, labels), parse_description(ref, labels)
+    return max(0, len(set(p) - set(r)) - len(set(r) - set(p)))
+
+
 def describe_scores(pairs, labels) -> dict:
     """pairs [(predicted text, reference text)] -> precision/recall/F1 over object instances and classes."""
     counts = [scene_counts(pred, ref, labels) for pred, ref in pairs]
@@ -93,8 +102,9 @@ def describe_scores(pairs, labels) -> dict:
 def split_metrics(per_scene: dict) -> dict:
     """What the headline numbers mix: count accuracy when the asked class is in the scene (half
     the count questions ask about an absent one: "zero"), yes/no accuracy on "yes" and on "no"
-    separately, and describe F1 / exact captions per kind of background (only photos are
-    held-out ones; gradients and plain colours are drawn as in training)."""
+    separately, and describe F1 / exact captions / classes named from nothing (extra_classes)
+    per kind of background (only photos are held-out ones; gradients and plain colours are
+    drawn as in training)."""
     ps = {k: np.asarray(v) for k, v in per_scene.items()}
     out = {}
     if "count_ref" in ps:
@@ -115,6 +125,10 @@ def split_metrics(per_scene: dict) -> dict:
                 h = {k: v[0] for k, v in _weighted_headline(per_scene, w).items()}
                 out["by_background"][kind] = {"scenes": int(len(idx)), "object_f1": float(h["object_f1"]),
                                               "exact_caption_rate": float(h["exact_caption_rate"])}
+                if "extra" in ps:
+                    out["by_background"][kind]["extra_classes_per_scene"] = float(ps["extra"][idx].mean())
+    if "extra" in ps and len(ps["extra"]):
+        out["extra_classes_per_scene"] = float(ps["extra"].mean())
     return out
 
 
@@ -316,6 +330,7 @@ def evaluate(model_dir: Path, n_scenes: int = EVAL_SCENES, seed: int = EVAL_SEED
     metrics["seed"] = seed
     counts = [scene_counts(p, r, labels)[:3] for p, r in results["describe"]]
     metrics["per_scene"] = {"tp": [c[0] for c in counts], "fp": [c[1] for c in counts], "fn": [c[2] for c in counts],
+                            "extra": [extra_classes(p, r, labels) for p, r in results["describe"]],
                             "exact": [int(p.strip() == r) for p, r in results["describe"]],
                             "count_ok": [int(p.strip() == r) for p, r in results["count"]],
                             "yes_no_ok": [int(p.strip() == r) for p, r in results["presence"]],
@@ -418,6 +433,10 @@ def print_table(m: dict) -> None:
         print(f"| yes/no accuracy on 'yes' / on 'no' | {m['yes_accuracy']:.3f} / {m['no_accuracy']:.3f} | |")
     for kind, b in m.get("by_background", {}).items():
         print(f"| describe F1 / exact captions, {kind} backgrounds ({b['scenes']} scenes) | {b['object_f1']:.3f} / {b['exact_caption_rate']:.3f} | |")
+    if m.get("extra_classes_per_scene") is not None:
+        kinds = " / ".join(f"{b['extra_classes_per_scene']:.3f} {kind}" for kind, b in m.get("by_background", {}).items()
+                           if "extra_classes_per_scene" in b)
+        print(f"| describe: classes named from nothing, per scene | {m['extra_classes_per_scene']:.3f} | {kinds} |")
     print(f"| describe: frame + full answer, median ms | {m['describe_frame_ms_median']:.1f} | |")
     print(f"| encode (vision + projector), median ms | {m['encode_ms_median']:.1f} | |")
     if m.get("weakest_classes"):

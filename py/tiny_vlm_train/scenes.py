@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .assets import assets_dir
-from .sprites import HELDOUT_STYLES, MONO_STYLES, TRAIN_STYLES, sprite_table
+from .sprites import HELDOUT_STYLES, MONO_STYLES, TRAIN_STYLES, distractor_table, sprite_table
 
 MAX_OBJECTS = 4
 MAX_PER_CLASS = 3
@@ -90,14 +90,18 @@ class SceneConfig:
     colour_jitter: bool = False  # per-object grey and small hue turns (stage 5, `--colour-jitter`)
     random_conv: float = 0.0  # share of objects redrawn through a random convolution (`--random-conv`)
     partial_view: float = 0.0  # share of objects shown in part: cut to their top, bottom, left or right (`--partial-view`)
+    distractors: float = 0.0  # share of training scenes with one or two things that are no class, never named (`--distractors`)
+    distractor_photos: float = 0.3  # share of those things that are ovals cut from a photo, not emoji (`--distractor-photos`)
 
 
 class SceneGenerator:
     """Renders scenes for one split. Arrays are loaded once; render() is pure given (seed, index)."""
 
     def __init__(self, labels: list[dict], split: str = "train", seed: int = 0, config: SceneConfig = SceneConfig(), styles=None,
-                 sprite_tables: list[np.ndarray] | None = None, backgrounds: list[np.ndarray] | None = None):
-        """sprite_tables / backgrounds replace the installed assets (tests use synthetic ones)."""
+                 sprite_tables: list[np.ndarray] | None = None, backgrounds: list[np.ndarray] | None = None,
+                 distractor_tables: list[np.ndarray] | None = None):
+        """sprite_tables / backgrounds / distractor_tables (one per style, any number of rows)
+        replace the installed assets (tests use synthetic ones)."""
         if split not in ("train", "heldout"):
             raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
         self.labels, self.split, self.seed, self.cfg = labels, split, seed, config
@@ -110,6 +114,11 @@ class SceneGenerator:
             self.styles = tuple(f"table{i}" for i in range(len(self.sprites)))  # unnamed tables (the tests' synthetic ones)
         self.mono = [s in MONO_STYLES for s in self.styles]  # ink-on-paper tables: painted per object (two_tone)
         self.backgrounds = backgrounds if backgrounds is not None else load_backgrounds(split)
+        self.distractors = None
+        if config.distractors and split == "train":
+            self.distractors = distractor_tables if distractor_tables is not None else [distractor_table(s, labels) for s in self.styles]
+            if len(self.distractors) != len(self.sprites):
+                raise ValueError(f"{len(self.distractors)} distractor tables for {len(self.sprites)} styles")
 
     # -- pieces ---------------------------------------------------------------
     def _background(self, rng: np.random.Generator) -> np.ndarray:  # -> float32 [S, S, 3] in 0..255
@@ -165,6 +174,8 @@ class SceneGenerator:
         img = self._background(rng)
         objs = self._layout(rng)
         table = int(rng.integers(len(self.sprites))) if rng.random() < 0.7 else None  # one style per scene, sometimes mixed
+        if self.distractors is not None and rng.random() < cfg.distractors:  # no draw at all when off
+            self._distract(img, objs, table, rng)
         records = []
         for c, cx, cy, side, ang in objs:
             tab = table if table is not None else int(rng.integers(len(self.sprites)))
@@ -191,6 +202,36 @@ class SceneGenerator:
         if cfg.augment:
             img, rec = self._camera(img, rec, rng)
         return np.clip(img + 0.5, 0, 255).astype(np.uint8), rec
+
+    def _distract(self, img: np.ndarray, objs, table: int | None, rng: np.random.Generator) -> None:
+        """Paint one or two things that are none of the classes into img, under the objects and
+        overlapping each by at most max_iou: an emoji of sprites.distractor_entries or (a share
+        distractor_photos of them) an oval cut from a training photo. They get no targets, so every head learns them as background."""
+        cfg, S = self.cfg, self.cfg.size
+        for _ in range(1 if rng.random() < 0.7 else 2):
+            side = rng.uniform(cfg.min_scale, cfg.max_scale) * S
+            cx, cy = rng.uniform(side / 2, S - side / 2, 2)
+            if any(_iou((cx, cy, side), (o[1], o[2], o[3])) > cfg.max_iou for o in objs):
+                continue
+            px = max(4, int(round(side)))
+            if rng.random() < 1.0 - cfg.distractor_photos:
+                tab = self.distractors[table if table is not None else int(rng.integers(len(self.distractors)))]
+                sp = _style_jitter(Image.fromarray(tab[rng.integers(len(tab))]), rng)
+                ang = rng.uniform(-cfg.max_rotation, cfg.max_rotation)  # upright like the objects: no shortcut
+            else:
+                bg = self.backgrounds[rng.integers(len(self.backgrounds))]
+                h, w = bg.shape[:2]
+                crop = int(rng.uniform(0.1, 0.5) * min(h, w))
+                y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
+                rgb = np.asarray(Image.fromarray(bg[y:y + crop, x:x + crop]).resize((px, px), Image.BILINEAR))
+                yy, xx = (np.mgrid[0:px, 0:px] + 0.5) / px * 2 - 1
+                r = np.sqrt(xx ** 2 + (yy / rng.uniform(0.5, 1.0)) ** 2)  # an oval, feathered at its rim
+                alpha = np.clip((1 - r) * 8, 0, 1) * 255
+                sp = Image.fromarray(np.dstack([rgb, alpha.astype(np.uint8)]))
+                ang = rng.uniform(-180, 180)
+            sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
+            a = np.asarray(sp, dtype=np.float32)
+            _paste(img, a, int(round(cx - a.shape[1] / 2)), int(round(cy - a.shape[0] / 2)))
 
     def _camera(self, img: np.ndarray, rec: np.ndarray, rng: np.random.Generator):
         S = self.cfg.size

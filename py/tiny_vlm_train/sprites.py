@@ -278,3 +278,69 @@ def sprite_table(style: str, labels: list[dict]) -> np.ndarray:
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, sprites=table)
     return table
+
+
+# Distractors (train --distractors): emoji that are none of the classes, drawn into training
+# scenes and never named, so that the model learns that not every object-like thing in a frame
+# is one of its classes. Held-out photos show flowers, a ladybird, a temple roof, and the model
+# used to name them (a croissant, a police car, a saw). Only categories far from every class:
+# faces (not the cat and monkey faces), hands, people standing still, hearts and such, signs and
+# symbols (not the geometric shapes, which are balls, coins and fruit at a glance, nor the
+# transport and warning signs, which hold a stop sign and traffic lights), and one flag in four;
+# less a few that wear or look like a class (a crowned prince and princess, a round black bomb,
+# the cinema sign's film camera).
+DISTRACTOR_SUBCATEGORIES = {
+    "Smileys & Emotion": {"emotion", "face-affection", "face-concerned", "face-costume", "face-glasses", "face-hand", "face-hat",
+                          "face-negative", "face-neutral-skeptical", "face-sleepy", "face-smiling", "face-tongue", "face-unwell", "heart"},
+    "People & Body": {"hand-fingers-closed", "hand-fingers-open", "hand-fingers-partial", "hand-single-finger", "hands",
+                      "person", "person-gesture", "person-role", "family", "body-parts"},
+    "Symbols": {"alphanum", "arrow", "av-symbol", "currency", "gender", "keycap", "math", "other-symbol", "punctuation", "religion", "zodiac"},
+    "Flags": {"country-flag"},
+}
+DISTRACTOR_EXCLUDED = {"1F934", "1F478", "1F4A3", "1F3A6"}
+DISTRACTOR_STYLES = TRAIN_STYLES  # an extra style's scenes take the distractors of FALLBACK's kin style (or google's)
+
+
+def distractor_entries(labels: list[dict]) -> list[dict]:
+    """emoji-datasource entries of DISTRACTOR_SUBCATEGORIES, none of them a label's emoji, in
+    the metadata's sort order (flags thinned to every fourth)."""
+    from .labels import emoji_metadata
+
+    skip = {l["codepoints"] for l in labels} | DISTRACTOR_EXCLUDED
+    entries = sorted({e["unified"]: e for e in emoji_metadata(npm_root()).values()}.values(), key=lambda e: e["sort_order"])
+    out, flags = [], 0
+    for e in entries:
+        if e["subcategory"] not in DISTRACTOR_SUBCATEGORIES.get(e["category"], ()) or e["unified"] in skip:
+            continue
+        if e["category"] == "Flags":
+            flags += 1
+            if flags % 4:
+                continue
+        out.append(e)
+    return out
+
+
+def distractor_table(style: str, labels: list[dict]) -> np.ndarray:
+    """uint8 [n, SPRITE, SPRITE, 4]: the distractor emoji this style has (rows differ per style), cached."""
+    import hashlib
+
+    if style not in DISTRACTOR_STYLES:
+        style = FALLBACK.get(style, "google")
+    entries = distractor_entries(labels)
+    h = hashlib.sha1("_".join(e["unified"] for e in entries).encode()).hexdigest()[:10]
+    cache = assets_dir() / "sprites" / f"distractors_{style}_{SPRITE}_{h}.npz"
+    if cache.exists():
+        return np.load(cache)["sprites"]
+    rows = []
+    for e in entries:
+        im = load_raw(style, e)
+        sp = to_sprite(im) if im is not None else None
+        if sp is not None:
+            rows.append(sp)
+    if not rows:
+        raise FileNotFoundError(f"style {style}: no distractor emoji found; run python -m tiny_vlm_train.assets")
+    table = np.stack(rows)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, sprites=table)
+    print(f"style {style}: {len(table)} of {len(entries)} distractor emoji")
+    return table

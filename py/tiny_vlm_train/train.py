@@ -191,6 +191,11 @@ def main(argv=None) -> None:
     ap.add_argument("--partial-view", type=float, default=None, metavar="P",
                     help="show this share of the objects (0-1) in part, cut to their top, bottom, left or right "
                          "(scenes.partial_view; default 0: off)")
+    ap.add_argument("--distractors", type=float, default=None, metavar="P",
+                    help="draw one or two things that are no class (other emoji: faces, hands, signs, flags; or an oval cut "
+                         "from a photo) into this share of the scenes (0-1), never named (default 0: off)")
+    ap.add_argument("--distractor-photos", type=float, default=None, metavar="SHARE",
+                    help="of those things, this share (0-1) are ovals cut from a training photo, the rest emoji (default 0.3)")
     ap.add_argument("--drop-object-photos", action="store_true",
                     help="leave out the training photos that show a label class's object (scenes.OBJECT_PHOTOS: cats, a cup of coffee, rockets, ...)")
     ap.add_argument("--extra-styles", default="", metavar="A,B",
@@ -211,6 +216,10 @@ def main(argv=None) -> None:
         ap.error(f"--random-conv must be a share from 0 to 1, got {args.random_conv}")
     if args.partial_view is not None and not 0.0 <= args.partial_view <= 1.0:
         ap.error(f"--partial-view must be a share from 0 to 1, got {args.partial_view}")
+    if args.distractors is not None and not 0.0 <= args.distractors <= 1.0:
+        ap.error(f"--distractors must be a share from 0 to 1, got {args.distractors}")
+    if args.distractor_photos is not None and not 0.0 <= args.distractor_photos <= 1.0:
+        ap.error(f"--distractor-photos must be a share from 0 to 1, got {args.distractor_photos}")
 
     t_start = time.time()
     out = Path(args.out)
@@ -240,6 +249,10 @@ def main(argv=None) -> None:
             args.random_conv = args_saved.get("random_conv", 0.0)
         if args.partial_view is None:
             args.partial_view = args_saved.get("partial_view", 0.0)
+        if args.distractors is None:
+            args.distractors = args_saved.get("distractors", 0.0)
+        if args.distractor_photos is None:
+            args.distractor_photos = args_saved.get("distractor_photos", 0.3)
         args.drop_object_photos = args.drop_object_photos or args_saved.get("drop_object_photos", False)
         for k in RESUMED:
             if getattr(args, k) is None:
@@ -266,7 +279,8 @@ def main(argv=None) -> None:
             setattr(args, k, default)
     extra_styles = parse_extra_styles(args.extra_styles)
     scene_config = SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0,
-                               partial_view=args.partial_view or 0.0)
+                               partial_view=args.partial_view or 0.0, distractors=args.distractors or 0.0,
+                               distractor_photos=0.3 if args.distractor_photos is None else args.distractor_photos)
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1))
     (out / "tokenizer.json").write_text(tok_json)
 
