@@ -131,8 +131,9 @@ def test_shipped_recipe_matches_the_model_card():
                 got = s.args[s.args.index(flag) + 1]
                 assert Path(got).parts[-2:] == Path(want).parts[-2:] if flag == "--init" else got == want, (run, flag)
     names = [s.name for s in shipped_steps(Path("/r"), Path("/m"))]
-    assert names[-16:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
-                           "export 3", "unfold", "stage 13", "export", "evaluate", "model card"]
+    assert names[-20:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
+                           "export 3", "unfold", "stage 13", "export 4", "unfold 2", "stage 14", "soup 4", "export", "evaluate",
+                           "model card"]
 
 
 def test_recipe_evaluates_and_reports_the_checkpoint_it_exports():
@@ -233,4 +234,4 @@ def test_shipped_evaluation_is_the_one_the_recipe_runs():
     metrics = json.loads((model / "metrics.json").read_text())
     for flag, default, key in (("--scenes", EVAL_SCENES, "n_scenes"), ("--seed", EVAL_SEED, "seed")):
         assert command[command.index(flag) + 1] == step.args[step.args.index(flag) + 1] == str(default) == str(metrics[key])
-    assert command[command.index("--parity") + 1].startswith("../runs/gpu5/")
+    assert command[command.index("--parity") + 1].startswith("../runs/soup21/")

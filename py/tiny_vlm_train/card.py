@@ -31,13 +31,13 @@ CARD_RECORD = "card.json"  # beside the card: what it was written from (not ship
 
 LICENCES = """| source | used for | licence |
 |---|---|---|
-| Debian `fonts-noto-color-emoji` (Noto Color Emoji font, rendered by Pillow) | training objects | SIL OFL 1.1 (font), Apache-2.0 (images) |
-| npm `emoji-datasource-google` 16.0.0 (Noto images, 64 px) | training objects | Apache-2.0 |
-| npm `emoji-datasource-twitter` 16.0.0 (Twemoji, 64 px) | training objects | CC-BY-4.0 (graphics), Twitter/X |
-| npm `emoji-datasource-facebook` 16.0.0 (64 px) | training objects | © Facebook; no clear licence (per emoji-datasource) |
-| npm `@lobehub/fluent-emoji-3d` 1.1.0 (Microsoft Fluent Emoji 3-D) | training objects | MIT |
-| npm `@lobehub/fluent-emoji-flat` 1.1.0 and `@lobehub/fluent-emoji-modern` 1.0.0 (SVG, rasterised by Debian `librsvg2-bin`) | training objects (from stage 3) | MIT |
-| npm `openmoji` 17.0.0 (colour SVG) | training objects (from stage 3) | CC-BY-SA-4.0 |
+| Debian `fonts-noto-color-emoji` (Noto Color Emoji font, rendered by Pillow) | training objects and distractors | SIL OFL 1.1 (font), Apache-2.0 (images) |
+| npm `emoji-datasource-google` 16.0.0 (Noto images, 64 px) | training objects and distractors | Apache-2.0 |
+| npm `emoji-datasource-twitter` 16.0.0 (Twemoji, 64 px) | training objects and distractors | CC-BY-4.0 (graphics), Twitter/X |
+| npm `emoji-datasource-facebook` 16.0.0 (64 px) | training objects and distractors | © Facebook; no clear licence (per emoji-datasource) |
+| npm `@lobehub/fluent-emoji-3d` 1.1.0 (Microsoft Fluent Emoji 3-D) | training objects and distractors | MIT |
+| npm `@lobehub/fluent-emoji-flat` 1.1.0 and `@lobehub/fluent-emoji-modern` 1.0.0 (SVG, rasterised by Debian `librsvg2-bin`) | training objects (from stage 3) and distractors | MIT |
+| npm `openmoji` 17.0.0 (colour SVG) | training objects (from stage 3) and distractors | CC-BY-SA-4.0 |
 | npm `emoji-datasource-apple` 16.0.0 (64 px) | **evaluation only** (held-out style) | © Apple Inc., not licensed for commercial use; never redistributed |
 | npm `emoji-datasource` 16.0.0 | emoji names and codepoints | MIT |
 | Debian `tuxpaint-data` (photo templates) | training backgrounds | GPL-2+ |
@@ -159,7 +159,10 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
               "left-to-right order is defined) over a crop of a background photo (60%), a gradient (20%) or a plain colour (20%), then "
               "camera-like augmentation: partial occlusion by a rectangle (10%), slight perspective warp (40%), brightness/contrast "
               "and per-channel colour cast, grayscale (8%), Gaussian blur (35%), Gaussian noise (50%), JPEG re-encoding at quality "
-              "25-90 (40%). Each scene uses one emoji style (70%) or mixes styles per object (30%).", "",
+              "25-90 (40%). Each scene uses one emoji style (70%) or mixes styles per object (30%). In stage 14 half the scenes "
+              "also hold one or two distractors, drawn under the objects and never named: emoji that are none of the classes "
+              "(faces, hands, people, hearts, signs and symbols, flags) in the scene's style, or ovals cut from a training photo "
+              "(30% of them; `train --distractors`).", "",
               f"- Training emoji styles: {', '.join(TRAIN_STYLES)}",
               f"- **Held-out** emoji style (never used in training, evaluation only): {', '.join(HELDOUT_STYLES)}",
               f"- Training backgrounds: {len(background_files('train'))} photos/textures; **held-out** backgrounds: "
@@ -218,7 +221,11 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
                       f"| yes/no accuracy on \"yes\" / on \"no\" (the \"no\" questions name a random absent class) | "
                       f"{_fmt(m['yes_accuracy'])} / {_fmt(m['no_accuracy'])} |",
                       *[f"| describe F1 / exact captions, {kind} backgrounds ({b['scenes']} scenes) | {_fmt(b['object_f1'])} / "
-                        f"{_fmt(b['exact_caption_rate'])} |" for kind, b in kinds.items()], "",
+                        f"{_fmt(b['exact_caption_rate'])} |" for kind, b in kinds.items()],
+                      *([f"| describe: classes named from nothing (neither shown nor standing in for a shown object), per scene: "
+                         + " / ".join(kind for kind, b in kinds.items() if "extra_classes_per_scene" in b) + " | "
+                         + " / ".join(_fmt(b["extra_classes_per_scene"]) for b in kinds.values() if "extra_classes_per_scene" in b) + " |"]
+                        if "extra_classes_per_scene" in m else []), "",
                       "Only the photo backgrounds are held-out ones; gradients and plain colours (40% of the scenes) are drawn as "
                       "in training.", ""]
         photos = len({b for b in m.get("per_scene", {}).get("background_id", []) if b.startswith("photo:")})

@@ -9,7 +9,9 @@ that fine-tunes the sixth at 192 px, an eighth, a ninth and a tenth that continu
 soup of stages 9 and 10, two large-batch stages that fine-tune that soup at 224 px, their
 soup; that soup exported and unfolded back into a training checkpoint (the way the shipped
 weights went on after the earlier checkpoints were lost) and one more large-batch stage from
-it; export, evaluation, model card (and its metrics.json). Outputs go
+it; that stage exported and unfolded the same way, a CPU stage from it with distractors
+(things that are no class) in half the scenes, and the average of the two; export,
+evaluation, model card (and its metrics.json). Outputs go
 under `--runs` (default: runs/recipe/ in the repository, git-ignored, apart from the shipped
 model's own runs) and `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is
 only replaced when asked for).
@@ -28,9 +30,9 @@ this project's 2-core CPU machine; stage 2 8 min on one NVIDIA H200 with 14 rend
 hours); stages 3-5 80-93 min each, stage 6 50 min, stage 7 77 min, stage 8 39 min, stage 9
 93 min and stage 10 52 min on the 2 cores; stages 11 and 12 8 and 4 min on the H200 again
 (891,392 images at 224 px: on 2 CPU cores about 18 hours); stage 13 8 min on one NVIDIA H100
-(525,056 images: about 11 hours on 2 CPU cores). So a 2-core CPU machine needs roughly 54
-hours, and one with a GPU for stages 2, 11, 12 and 13 about 12. A GPU is used when present.
-These paces predate the trainer's shared image prefix (one language-model pass over the image
+(525,056 images: about 11 hours on 2 CPU cores); stage 14 61 min on the 2 cores. So a 2-core
+CPU machine needs roughly 55 hours, and one with a GPU for stages 2, 11, 12 and 13 about 13. A GPU is used when present.
+The paces of stages 1-13 predate the trainer's shared image prefix (one language-model pass over the image
 tokens for all of an image's questions): since then a CPU step at 224 px takes 1/1.54 of the
 time with four questions per image and 1/1.17 with two (model card), so less than the above.
 """
@@ -132,11 +134,22 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
         Step("stage 13", "train", ["--out", r("gpu5"), "--init", r("unfolded", "ckpt.pt"), "--seed", "19", "--lr", "1e-3",
                                    "--warmup", "150", "--steps", "2051", *gpu_stage(), "--weights-out", r("gpu5", "weights.pt")],
              "train", runs / "gpu5"),
-        Step("export", "export", [r("gpu5", "ckpt.pt"), str(model)],
-             inputs=[runs / "gpu5" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
-        Step("evaluate", "evaluate", [str(model), "--scenes", "1000", "--seed", "900005", "--parity", r("gpu5", "ckpt.pt"),
-                                      "--json", r("gpu5", "eval-seed900005.json")],  # named for its scenes: an older eval.json is not it
-             inputs=[model / "model.safetensors"], outputs=[runs / "gpu5" / "eval-seed900005.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
+        # Stage 13's weights were shipped until stage 14; that stage started from them unfolded (as exported, int8).
+        Step("export 4", "export", [r("gpu5", "ckpt.pt"), r("gpu5", "model")],
+             inputs=[runs / "gpu5" / "ckpt.pt"], outputs=[runs / "gpu5" / "model" / "model.safetensors"]),
+        Step("unfold 2", "unfold", [r("gpu5", "model"), r("unfolded2", "ckpt.pt")],
+             inputs=[runs / "gpu5" / "model" / "model.safetensors"], outputs=[runs / "unfolded2" / "ckpt.pt"]),
+        Step("stage 14", "train", ["--out", r("cpu21"), "--init", r("unfolded2", "ckpt.pt"), "--seed", "23", "--batch-size", "32",
+                                   "--workers", "1", "--qa-per-image", "4", "--curriculum-steps", "1", "--warmup", "20", "--lr", "1e-4",
+                                   "--steps", "1502", "--distractors", "0.5", "--time-budget", NO_LIMIT, "--ckpt-every", "300"],
+             "train", runs / "cpu21"),
+        Step("soup 4", "soup", [r("soup21", "ckpt.pt"), r("unfolded2", "ckpt.pt"), r("cpu21", "ckpt.pt")],
+             inputs=[runs / "unfolded2" / "ckpt.pt", runs / "cpu21" / "ckpt.pt"], outputs=[runs / "soup21" / "ckpt.pt"]),
+        Step("export", "export", [r("soup21", "ckpt.pt"), str(model)],
+             inputs=[runs / "soup21" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
+        Step("evaluate", "evaluate", [str(model), "--scenes", "1000", "--seed", "900005", "--parity", r("soup21", "ckpt.pt"),
+                                      "--json", r("soup21", "eval-seed900005.json")],  # named for its scenes: an older eval.json is not it
+             inputs=[model / "model.safetensors"], outputs=[runs / "soup21" / "eval-seed900005.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
     stages = [s for s in steps if s.kind == "train"]
     evaluation = steps[-1].outputs[0]
