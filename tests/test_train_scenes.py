@@ -382,6 +382,30 @@ def test_partial_view_changes_training_scenes_only():
     assert all(np.array_equal(held[0].render(i)[0], held[1].render(i)[0]) for i in range(4))
 
 
+def spy_on_uniform_draws(monkeypatch, answer: float) -> list:
+    """Wrap every scene's random stream: each uniform draw is recorded (its size) in the list
+    returned, and answered with `answer` without consuming anything, so a draw more or less
+    shifts nothing else in the scene."""
+    from tiny_vlm_train import scenes
+
+    drawn = []
+
+    class Spy:
+        def __init__(self, rng):
+            self.rng = rng
+
+        def random(self, size=None):
+            drawn.append(size)
+            return answer if size is None else np.full(size, answer)
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    real = scenes.scene_rng
+    monkeypatch.setattr(scenes, "scene_rng", lambda *a: Spy(real(*a)))
+    return drawn
+
+
 @pytest.mark.parametrize("option", ["random_conv", "partial_view"])
 def test_shares_off_draw_nothing(monkeypatch, option):
     """Off (the default, 0), --random-conv and --partial-view take no draw from a scene's
@@ -389,23 +413,7 @@ def test_shares_off_draw_nothing(monkeypatch, option):
     draw per object (whether to redraw or cut it). The stream here answers every uniform draw with 0.5 without
     consuming anything, so a draw more or less shifts nothing else: at a share of 1e-12 the
     scene is the same as at 0 with exactly one more uniform draw per object."""
-    from tiny_vlm_train import scenes
-
-    uniform = []
-
-    class HalfUniform:
-        def __init__(self, rng):
-            self.rng = rng
-
-        def random(self, size=None):
-            uniform.append(size)
-            return 0.5 if size is None else np.full(size, 0.5)
-
-        def __getattr__(self, name):
-            return getattr(self.rng, name)
-
-    real = scenes.scene_rng
-    monkeypatch.setattr(scenes, "scene_rng", lambda *a: HalfUniform(real(*a)))
+    uniform = spy_on_uniform_draws(monkeypatch, answer=0.5)
     for i in range(5):
         out = {}
         for p in (0.0, 1e-12, 1.0):
@@ -462,36 +470,25 @@ def test_distractor_photos_share_chooses_between_photo_cuts_and_emoji():
 def test_distractors_only_in_the_training_split_and_off_draws_nothing(monkeypatch):
     """The held-out split never gets distractors, whatever the option says; off (the default),
     the training scenes take no draw for them (earlier runs' scenes stay as they were); at a
-    tiny share they take exactly one uniform draw per scene and draw nothing."""
-    from tiny_vlm_train import scenes
-
+    tiny share they take exactly one uniform draw per scene and draw nothing; at 1 the objects
+    stay where they were and a distractor shows."""
     held = [make_with_distractors(128, p, "heldout") for p in (0.0, 1.0)]
     assert all(np.array_equal(held[0].render(i)[0], held[1].render(i)[0]) for i in range(4))
     assert held[1].distractors is None
 
-    uniform = []
-
-    class Counting:
-        def __init__(self, rng):
-            self.rng = rng
-
-        def random(self, size=None):
-            uniform.append(size)
-            return self.rng.random(size)
-
-        def __getattr__(self, name):
-            return getattr(self.rng, name)
-
-    real = scenes.scene_rng
-    monkeypatch.setattr(scenes, "scene_rng", lambda *a: Counting(real(*a)))
+    uniform = spy_on_uniform_draws(monkeypatch, answer=0.5)
+    changed = 0
     for i in range(4):
-        counts = []
-        for p in (0.0, 1e-12):
+        out = {}
+        for p in (0.0, 1e-12, 1.0):
             uniform.clear()
             img, objs = make_with_distractors(128, p).render(i)
-            counts.append((img, objs, len(uniform)))
-        assert counts[1][2] - counts[0][2] == 1
-        assert greyish(counts[1][0]) == 0
+            out[p] = (img, objs, len(uniform))
+        assert np.array_equal(out[0.0][0], out[1e-12][0]) and np.array_equal(out[0.0][1], out[1e-12][1])
+        assert out[1e-12][2] - out[0.0][2] == 1
+        assert np.array_equal(out[0.0][1], out[1.0][1])  # the objects stay; only the distractor is added
+        changed += greyish(out[1.0][0]) > greyish(out[0.0][0])
+    assert changed >= 1
 
 
 def test_distractor_emoji_are_none_of_the_classes():
