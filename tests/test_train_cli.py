@@ -54,12 +54,16 @@ def test_bad_arguments_fail_before_any_work(tmp_path):
     text, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "--distractors must be a share from 0 to 1, got 2.0" in text
     assert not out.exists()
+    proc = train("--out", str(out), "--distractor-photos", "0.5")
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--distractor-photos needs --distractors" in text
+    assert not out.exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, assets):
     out = tmp_path / "run"
     proc = train("--out", str(out), *MICRO, "--qa-per-image", "3", "--align", "0", "--random-conv", "0.3", "--partial-view", "0.2",
-                 "--distractors", "0.4", "--drop-object-photos", "--steps", "100000", "--time-budget", "600")
+                 "--distractors", "0.4", "--distractor-photos", "0.6", "--drop-object-photos", "--steps", "100000", "--time-budget", "600")
     lines = []
     for line in proc.stdout:  # wait until it trains, then press Ctrl-C
         lines.append(line)
@@ -73,6 +77,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, asset
     assert ck["step"] >= 10 and [r["finished"] for r in records(out)] == [False]
     assert (ck["args"]["qa_per_image"], ck["args"]["align"], ck["args"]["random_conv"]) == (3, 0, 0.3)
     assert ck["args"]["drop_object_photos"] is True and ck["args"]["partial_view"] == 0.2 and ck["args"]["distractors"] == 0.4
+    assert ck["args"]["distractor_photos"] == 0.6
 
     # --resume alone, with a budget that ends it after one more step: the run's own settings, not the defaults
     proc = train("--out", str(out), "--resume", "--time-budget", "0")
@@ -83,6 +88,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, asset
     assert (resumed["args"]["qa_per_image"], resumed["args"]["align"], resumed["args"]["workers"]) == (3, 0, 0)
     assert resumed["args"]["random_conv"] == 0.3 and resumed["args"]["drop_object_photos"] is True
     assert resumed["args"]["partial_view"] == 0.2 and resumed["args"]["distractors"] == 0.4
+    assert resumed["args"]["distractor_photos"] == 0.6
 
 
 def test_resuming_a_finished_run_changes_nothing(tmp_path, assets):

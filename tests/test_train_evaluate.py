@@ -243,7 +243,7 @@ def test_evaluate_the_shipped_model_keeps_per_scene_counts():
     ps = m["per_scene"]
     assert all(len(v) == 6 for v in ps.values())
     tp, fp, fn = sum(ps["tp"]), sum(ps["fp"]), sum(ps["fn"])
-    assert sum(ps["extra"]) <= fp and m["extra_classes_per_scene"] == pytest.approx(sum(ps["extra"]) / 6)
+    assert all(0 <= e <= f for e, f in zip(ps["extra"], ps["fp"]))  # a class named from nothing is a false positive
     assert tp > 0 and m["object_precision"] == pytest.approx(tp / (tp + fp)) and m["object_recall"] == pytest.approx(tp / (tp + fn))
     assert m["count_accuracy"] == pytest.approx(sum(ps["count_ok"]) / 6)
     by_class = m["recall_by_class"].values()  # per class: found of seen, the same instances as the scene counts

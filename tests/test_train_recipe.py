@@ -124,7 +124,8 @@ def test_shipped_recipe_matches_the_model_card():
         n = s.args[s.args.index("--steps") + 1]
         assert n == ("auto" if run == "default" else total), run
         card_cmd = re.search(rf"^python -m tiny_vlm_train\.train --out \.\./runs/{run} (.*)$", card, re.M).group(1).split()
-        for flag in ("--init", "--seed", "--lr", "--batch-size", "--qa-per-image", "--warmup", "--colour-jitter"):
+        for flag in ("--init", "--seed", "--lr", "--batch-size", "--qa-per-image", "--warmup", "--colour-jitter", "--distractors",
+                     "--distractor-photos"):
             assert (flag in card_cmd) == (flag in s.args), (run, flag)
             if flag in card_cmd and flag != "--colour-jitter":
                 want = card_cmd[card_cmd.index(flag) + 1]

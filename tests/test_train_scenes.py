@@ -426,7 +426,7 @@ def test_shares_off_draw_nothing(monkeypatch, option):
 
 
 def make_with_distractors(table_value: int, p: float = 1.0, split: str = "train", seed: int = 6, photos: float = 0.3):
-    """Synthetic scenes over black photos (no camera augmentation) whose one distractor emoji
+    """Synthetic scenes (no camera augmentation; the photos, 60% of the backgrounds, black) whose one distractor emoji
     is a square of grey `table_value` (0: fully transparent, nothing painted); `photos`: the
     share of distractors cut from those black photos instead."""
     table = np.zeros((1, 64, 64, 4), np.uint8)
@@ -446,8 +446,9 @@ def greyish(img: np.ndarray) -> int:
 def test_distractors_are_painted_but_never_named_nor_moved():
     """--distractors paints things that are no class into training scenes. Drawn with a grey
     square and with an invisible one, the same scene has the same objects at the same places
-    (the records, which every target comes from): a distractor is never named, never moves an
-    object; and the grey one shows."""
+    (the records, which every target comes from): what a distractor looks like never moves an
+    object; and the grey one shows. (That the records are those of the scene without
+    distractors: test_distractors_only_in_the_training_split_and_off_draws_nothing.)"""
     grey, clear = make_with_distractors(128), make_with_distractors(0)
     shown = 0
     for i in range(24):

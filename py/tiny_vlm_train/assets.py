@@ -158,7 +158,7 @@ def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = (
     print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(styles)} sprite styles, {n_bg} backgrounds)")
 
 
-def read_pack_distractors(path: Path, styles: tuple[str, ...]) -> list:
+def read_pack_distractors(path: Path, styles: tuple[str, ...]) -> list["np.ndarray"]:
     """The distractor tables of `styles` from a pack (train --distractors)."""
     import numpy as np
 

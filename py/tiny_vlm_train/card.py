@@ -160,9 +160,10 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
               "camera-like augmentation: partial occlusion by a rectangle (10%), slight perspective warp (40%), brightness/contrast "
               "and per-channel colour cast, grayscale (8%), Gaussian blur (35%), Gaussian noise (50%), JPEG re-encoding at quality "
               "25-90 (40%). Each scene uses one emoji style (70%) or mixes styles per object (30%). In stage 14 half the scenes "
-              "also hold one or two distractors, drawn under the objects and never named: emoji that are none of the classes "
-              "(faces, hands, people, hearts, signs and symbols, flags) in the scene's style, or ovals cut from a training photo "
-              "(30% of them; `train --distractors`).", "",
+              "also try to place one or two distractors (about a quarter of all scenes hold one: a place that overlaps an object "
+              "is dropped), drawn under the objects and never named: emoji that are none of the classes (faces, hands, people, "
+              "hearts, signs and symbols, flags) in a training style, or ovals cut from a training photo (30% of them; "
+              "`train --distractors`).", "",
               f"- Training emoji styles: {', '.join(TRAIN_STYLES)}",
               f"- **Held-out** emoji style (never used in training, evaluation only): {', '.join(HELDOUT_STYLES)}",
               f"- Training backgrounds: {len(background_files('train'))} photos/textures; **held-out** backgrounds: "
@@ -222,9 +223,10 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
                       f"{_fmt(m['yes_accuracy'])} / {_fmt(m['no_accuracy'])} |",
                       *[f"| describe F1 / exact captions, {kind} backgrounds ({b['scenes']} scenes) | {_fmt(b['object_f1'])} / "
                         f"{_fmt(b['exact_caption_rate'])} |" for kind, b in kinds.items()],
-                      *([f"| describe: classes named from nothing (neither shown nor standing in for a shown object), per scene: "
+                      *([f"| describe: classes named from nothing (neither shown nor standing in for a shown object), per scene: all / "
                          + " / ".join(kind for kind, b in kinds.items() if "extra_classes_per_scene" in b) + " | "
-                         + " / ".join(_fmt(b["extra_classes_per_scene"]) for b in kinds.values() if "extra_classes_per_scene" in b) + " |"]
+                         + " / ".join([_fmt(m["extra_classes_per_scene"])] + [_fmt(b["extra_classes_per_scene"]) for b in kinds.values()
+                                                                             if "extra_classes_per_scene" in b]) + " |"]
                         if "extra_classes_per_scene" in m else []), "",
                       "Only the photo backgrounds are held-out ones; gradients and plain colours (40% of the scenes) are drawn as "
                       "in training.", ""]

@@ -90,7 +90,7 @@ class SceneConfig:
     colour_jitter: bool = False  # per-object grey and small hue turns (stage 5, `--colour-jitter`)
     random_conv: float = 0.0  # share of objects redrawn through a random convolution (`--random-conv`)
     partial_view: float = 0.0  # share of objects shown in part: cut to their top, bottom, left or right (`--partial-view`)
-    distractors: float = 0.0  # share of training scenes with one or two things that are no class, never named (`--distractors`)
+    distractors: float = 0.0  # share of training scenes that try to place one or two things that are no class, never named (`--distractors`)
     distractor_photos: float = 0.3  # share of those things that are ovals cut from a photo, not emoji (`--distractor-photos`)
 
 
@@ -118,7 +118,10 @@ class SceneGenerator:
         if config.distractors and split == "train":
             self.distractors = distractor_tables if distractor_tables is not None else [distractor_table(s, labels) for s in self.styles]
             if len(self.distractors) != len(self.sprites):
-                raise ValueError(f"{len(self.distractors)} distractor tables for {len(self.sprites)} styles")
+                raise ValueError(f"{len(self.distractors)} distractor tables for {len(self.sprites)} styles ({', '.join(self.styles)})")
+            empty = [s for s, t in zip(self.styles, self.distractors) if not len(t)]
+            if empty:
+                raise ValueError(f"no distractor emoji for style(s) {', '.join(empty)}")
 
     # -- pieces ---------------------------------------------------------------
     def _background(self, rng: np.random.Generator) -> np.ndarray:  # -> float32 [S, S, 3] in 0..255
@@ -187,7 +190,9 @@ class SceneGenerator:
                 if cfg.partial_view and rng.random() < cfg.partial_view:  # likewise no draw when off
                     sp = partial_view(sp, rng)
             px = max(4, int(round(side)))
-            sp = sp.resize((px, px), Image.BILINEAR).rotate(ang, resample=Image.BILINEAR, expand=True)
+            if sp.size != (px, px):
+                sp = sp.resize((px, px), Image.BILINEAR)
+            sp = sp.rotate(ang, resample=Image.BILINEAR, expand=True)
             a = np.asarray(sp, dtype=np.float32)
             if cfg.augment and rng.random() < 0.3:  # per-object colour jitter
                 a[..., :3] = np.clip(a[..., :3] * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20, 3), 0, 255)
@@ -204,8 +209,9 @@ class SceneGenerator:
         return np.clip(img + 0.5, 0, 255).astype(np.uint8), rec
 
     def _distract(self, img: np.ndarray, objs, table: int | None, rng: np.random.Generator) -> None:
-        """Paint one or two things that are none of the classes into img, under the objects and
-        overlapping each by at most max_iou: an emoji of sprites.distractor_entries or (a share
+        """Paint one or two things that are none of the classes into img (float32 [S, S, 3], in
+        place), under the objects and overlapping each by at most max_iou (one try each: a place
+        that overlaps more is dropped, so about half of the scenes that try get one): an emoji of sprites.distractor_entries or (a share
         distractor_photos of them) an oval cut from a training photo. They get no targets, so every head learns them as background."""
         cfg, S = self.cfg, self.cfg.size
         for _ in range(1 if rng.random() < 0.7 else 2):
@@ -221,7 +227,7 @@ class SceneGenerator:
             else:
                 bg = self.backgrounds[rng.integers(len(self.backgrounds))]
                 h, w = bg.shape[:2]
-                crop = int(rng.uniform(0.1, 0.5) * min(h, w))
+                crop = max(1, int(rng.uniform(0.1, 0.5) * min(h, w)))
                 y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
                 rgb = np.asarray(Image.fromarray(bg[y:y + crop, x:x + crop]).resize((px, px), Image.BILINEAR))
                 yy, xx = (np.mgrid[0:px, 0:px] + 0.5) / px * 2 - 1

@@ -298,7 +298,7 @@ DISTRACTOR_SUBCATEGORIES = {
     "Flags": {"country-flag"},
 }
 DISTRACTOR_EXCLUDED = {"1F934", "1F478", "1F4A3", "1F3A6"}
-DISTRACTOR_STYLES = TRAIN_STYLES  # an extra style's scenes take the distractors of FALLBACK's kin style (or google's)
+DISTRACTOR_STYLES = TRAIN_STYLES  # an extra style's table is that of FALLBACK's kin style (or google's): colour emoji
 
 
 def distractor_entries(labels: list[dict]) -> list[dict]:

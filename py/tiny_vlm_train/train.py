@@ -192,8 +192,9 @@ def main(argv=None) -> None:
                     help="show this share of the objects (0-1) in part, cut to their top, bottom, left or right "
                          "(scenes.partial_view; default 0: off)")
     ap.add_argument("--distractors", type=float, default=None, metavar="P",
-                    help="draw one or two things that are no class (other emoji: faces, hands, signs, flags; or an oval cut "
-                         "from a photo) into this share of the scenes (0-1), never named (default 0: off)")
+                    help="in this share of the scenes (0-1), try to draw one or two things that are no class (other emoji: "
+                         "faces, hands, signs, flags; or an oval cut from a photo), never named; a try that would overlap an "
+                         "object is dropped, so about half of those scenes get one (default 0: off)")
     ap.add_argument("--distractor-photos", type=float, default=None, metavar="SHARE",
                     help="of those things, this share (0-1) are ovals cut from a training photo, the rest emoji (default 0.3)")
     ap.add_argument("--drop-object-photos", action="store_true",
@@ -220,6 +221,8 @@ def main(argv=None) -> None:
         ap.error(f"--distractors must be a share from 0 to 1, got {args.distractors}")
     if args.distractor_photos is not None and not 0.0 <= args.distractor_photos <= 1.0:
         ap.error(f"--distractor-photos must be a share from 0 to 1, got {args.distractor_photos}")
+    if args.distractor_photos is not None and not args.distractors and not args.resume:
+        ap.error("--distractor-photos needs --distractors (the share of scenes that get distractors)")
 
     t_start = time.time()
     out = Path(args.out)
@@ -277,10 +280,12 @@ def main(argv=None) -> None:
     for k, default in RESUMED.items():
         if getattr(args, k) is None:
             setattr(args, k, default)
+    if args.distractor_photos is None:
+        args.distractor_photos = 0.3  # saved resolved, so that a resume keeps it
     extra_styles = parse_extra_styles(args.extra_styles)
     scene_config = SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0,
                                partial_view=args.partial_view or 0.0, distractors=args.distractors or 0.0,
-                               distractor_photos=0.3 if args.distractor_photos is None else args.distractor_photos)
+                               distractor_photos=args.distractor_photos)
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1))
     (out / "tokenizer.json").write_text(tok_json)
 
