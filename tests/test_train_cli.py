@@ -36,28 +36,19 @@ def records(out):
     return [json.loads(line) for line in (out / "train_runs.jsonl").read_text().splitlines()]
 
 
-def test_bad_arguments_fail_before_any_work(tmp_path):
+@pytest.mark.parametrize("args, message", [
+    (("--steps", "5k"), "--steps: must be a positive integer or 'auto', got '5k'"),
+    (("--random-conv", "1.5"), "--random-conv must be a share from 0 to 1, got 1.5"),
+    (("--partial-view", "-0.1"), "--partial-view must be a share from 0 to 1, got -0.1"),
+    (("--distractors", "2"), "--distractors must be a share from 0 to 1, got 2.0"),
+    (("--distractor-photos", "0.5"), "--distractor-photos needs --distractors"),
+])
+def test_bad_arguments_fail_before_any_work(tmp_path, args, message):
     out = tmp_path / "run"
-    proc = train("--out", str(out), "--steps", "5k")
+    proc = train("--out", str(out), *args)
     text, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "--steps: must be a positive integer or 'auto', got '5k'" in text
+    assert proc.returncode == 2 and message in text
     assert not out.exists()  # not even its labels were written
-    proc = train("--out", str(out), "--random-conv", "1.5")
-    text, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "--random-conv must be a share from 0 to 1, got 1.5" in text
-    assert not out.exists()
-    proc = train("--out", str(out), "--partial-view", "-0.1")
-    text, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "--partial-view must be a share from 0 to 1, got -0.1" in text
-    assert not out.exists()
-    proc = train("--out", str(out), "--distractors", "2")
-    text, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "--distractors must be a share from 0 to 1, got 2.0" in text
-    assert not out.exists()
-    proc = train("--out", str(out), "--distractor-photos", "0.5")
-    text, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "--distractor-photos needs --distractors" in text
-    assert not out.exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, assets):
