@@ -51,6 +51,27 @@ def test_bad_arguments_fail_before_any_work(tmp_path, args, message):
     assert not out.exists()  # not even its labels were written
 
 
+def test_an_asset_pack_that_cannot_serve_the_run_fails_before_any_work(tmp_path):
+    """A missing pack, or one packed before distractors existed given --distractors, is refused
+    at the command line, not later inside a data-loader worker."""
+    import numpy as np
+
+    old = tmp_path / "old.npz"
+    np.savez(old, labels_key=np.frombuffer(b"[]", np.uint8), sprites_google=np.zeros((1, 2, 2, 4), np.uint8))
+    for args, message in [(("--asset-pack", str(tmp_path / "none.npz")), "--asset-pack: no file"),
+                          (("--asset-pack", str(old), "--distractors", "0.5"), "--distractors: " + str(old) + ": has no distractors for style(s)")]:
+        out = tmp_path / "run"
+        proc = train("--out", str(out), *args)
+        text, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and message in text, text
+        assert "Traceback" not in text and not out.exists()
+    from argparse import Namespace
+
+    from tiny_vlm_train.train import asset_pack_error
+
+    assert asset_pack_error(Namespace(asset_pack=str(old), distractors=0.0, extra_styles="")) is None  # it serves a run without them
+
+
 def test_ctrl_c_saves_a_checkpoint_and_resume_keeps_the_settings(tmp_path, assets):
     out = tmp_path / "run"
     proc = train("--out", str(out), *MICRO, "--qa-per-image", "3", "--align", "0", "--random-conv", "0.3", "--partial-view", "0.2",

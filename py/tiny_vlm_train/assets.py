@@ -158,14 +158,23 @@ def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = (
     print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB: {len(styles)} sprite styles, {n_bg} backgrounds)")
 
 
-def read_pack_distractors(path: Path, styles: tuple[str, ...]) -> list["np.ndarray"]:
-    """The distractor tables of `styles` from a pack (train --distractors)."""
+def check_pack_distractors(path: Path, styles: tuple[str, ...]) -> None:
+    """Raises ValueError, naming the styles, when the pack has no distractor table for one of
+    `styles` (packed before train --distractors existed). Reads only the pack's index."""
     import numpy as np
 
     with np.load(path) as z:
         absent = [s for s in styles if f"distractors_{s}" not in z.files]
-        if absent:
-            raise ValueError(f"{path}: has no distractors for style(s) {', '.join(absent)} (packed before --distractors existed); rebuild it with --pack")
+    if absent:
+        raise ValueError(f"{path}: has no distractors for style(s) {', '.join(absent)} (packed before --distractors existed); rebuild it with --pack")
+
+
+def read_pack_distractors(path: Path, styles: tuple[str, ...]) -> list["np.ndarray"]:
+    """The distractor tables of `styles` from a pack (train --distractors)."""
+    import numpy as np
+
+    check_pack_distractors(path, styles)
+    with np.load(path) as z:
         return [z[f"distractors_{s}"] for s in styles]
 
 

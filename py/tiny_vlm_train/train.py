@@ -35,13 +35,13 @@ try:
 except ImportError:  # a command line: one line, not a traceback
     sys.exit("tiny_vlm_train needs PyTorch, a training dependency only: pip install torch")
 
-from .assets import npm_root
+from .assets import check_pack_distractors, npm_root
 from .configs import CONFIGS
 from .data import PromptCoder, SceneBatches, make_batch, train_generator
 from .labels import build_labels
 from .model import TrainVLM
 from .scenes import SceneConfig
-from .sprites import parse_extra_styles
+from .sprites import TRAIN_STYLES, parse_extra_styles
 from .tokenizer_train import train_tokenizer
 
 from tiny_vlm.config import ModelConfig
@@ -164,6 +164,21 @@ def steps_arg(value: str) -> str:
 RESUMED = {"qa_per_image": 1, "align": 1, "workers": 1, "asset_pack": None}
 
 
+def asset_pack_error(args) -> str | None:
+    """What is wrong with --asset-pack for this run, if anything: checked before training
+    rather than in a loader worker, whose error would come late and buried in its traceback."""
+    if not args.asset_pack:
+        return None
+    if not Path(args.asset_pack).is_file():
+        return f"--asset-pack: no file {args.asset_pack} (make one with python -m tiny_vlm_train.assets --pack)"
+    if args.distractors:
+        try:
+            check_pack_distractors(Path(args.asset_pack), TRAIN_STYLES + parse_extra_styles(args.extra_styles or ""))
+        except ValueError as e:
+            return f"--distractors: {e}"
+    return None
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/default")
@@ -223,6 +238,10 @@ def main(argv=None) -> None:
         ap.error(f"--distractor-photos must be a share from 0 to 1, got {args.distractor_photos}")
     if args.distractor_photos is not None and not args.distractors and not args.resume:
         ap.error("--distractor-photos needs --distractors (the share of scenes that get distractors)")
+    if not args.resume:
+        pack_error = asset_pack_error(args)
+        if pack_error:
+            ap.error(pack_error)
 
     t_start = time.time()
     out = Path(args.out)
@@ -262,6 +281,9 @@ def main(argv=None) -> None:
                 setattr(args, k, args_saved.get(k))
         if args.asset_pack and not Path(args.asset_pack).is_file():
             sys.exit(f"--resume: the run's asset pack {args.asset_pack} is not there; give --asset-pack again (or the path of a copy)")
+        pack_error = asset_pack_error(args)
+        if pack_error:
+            sys.exit(f"--resume: {pack_error}")
     elif args.init:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         labels, tok_json, config = init["labels"], init["tokenizer"], ModelConfig.from_json(init["config"])
