@@ -124,8 +124,11 @@ def install_samples() -> None:
         for name in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "cat", "camera", "moon", "grass", "gravel", "brick", "rough_wall"):
             try:
                 img = np.asarray(getattr(skd, name)())
+            except AttributeError:  # rough_wall was dropped from scikit-image's samples (absent in 0.26)
+                print(f"skimage {name}: not in scikit-image {skimage_version()}, skipped", file=sys.stderr)
+                continue
             except Exception as err:  # some samples need a download; skip those
-                print(f"skimage {name}: skipped ({err.__class__.__name__})", file=sys.stderr)
+                print(f"skimage {name}: skipped, could not be loaded ({err.__class__.__name__}: {err})", file=sys.stderr)
                 continue
             if img.ndim == 2:
                 img = np.stack([img] * 3, -1)
@@ -134,6 +137,15 @@ def install_samples() -> None:
             Image.fromarray(img[..., :3]).save(out / f"skimage_{name}.png")
     except ImportError:
         print("scikit-image missing: pip install scikit-image", file=sys.stderr)
+
+
+def skimage_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-image")
+    except PackageNotFoundError:
+        return "(version unknown)"
 
 
 def write_pack(path: Path, labels: list[dict], extra_styles: tuple[str, ...] = ()) -> None:
