@@ -141,7 +141,7 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
              inputs=[runs / "gpu5" / "model" / "model.safetensors"], outputs=[runs / "unfolded2" / "ckpt.pt"]),
         Step("stage 14", "train", ["--out", r("cpu21"), "--init", r("unfolded2", "ckpt.pt"), "--seed", "23", "--batch-size", "32",
                                    "--workers", "1", "--qa-per-image", "4", "--curriculum-steps", "1", "--warmup", "20", "--lr", "1e-4",
-                                   "--steps", "1502", "--distractors", "0.5", "--time-budget", NO_LIMIT, "--ckpt-every", "300"],
+                                   "--steps", "1502", "--distractors", "0.5", "--distractor-photos", "0.3", "--time-budget", NO_LIMIT, "--ckpt-every", "300"],
              "train", runs / "cpu21"),
         Step("soup 4", "soup", [r("soup21", "ckpt.pt"), r("unfolded2", "ckpt.pt"), r("cpu21", "ckpt.pt")],
              inputs=[runs / "unfolded2" / "ckpt.pt", runs / "cpu21" / "ckpt.pt"], outputs=[runs / "soup21" / "ckpt.pt"]),

@@ -91,7 +91,7 @@ class SceneConfig:
     random_conv: float = 0.0  # share of objects redrawn through a random convolution (`--random-conv`)
     partial_view: float = 0.0  # share of objects shown in part: cut to their top, bottom, left or right (`--partial-view`)
     distractors: float = 0.0  # share of training scenes that try to place one or two things that are no class, never named (`--distractors`)
-    distractor_photos: float = 0.3  # share of those things that are ovals cut from a photo, not emoji (`--distractor-photos`)
+    distractor_photos: float = 0.0  # share of those things that are ovals cut from a photo, not emoji (`--distractor-photos`)
 
 
 class SceneGenerator:

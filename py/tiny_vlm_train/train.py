@@ -211,7 +211,8 @@ def main(argv=None) -> None:
                          "faces, hands, signs, flags; or an oval cut from a photo), never named; a try that would overlap an "
                          "object is dropped, so about half of those scenes get one (default 0: off)")
     ap.add_argument("--distractor-photos", type=float, default=None, metavar="SHARE",
-                    help="of those things, this share (0-1) are ovals cut from a training photo, the rest emoji (default 0.3)")
+                    help="of those things, this share (0-1) are ovals cut from a training photo, the rest emoji (default 0: "
+                         "emoji only; stage 14 used 0.3, and the ovals cost it the round classes such as the egg)")
     ap.add_argument("--drop-object-photos", action="store_true",
                     help="leave out the training photos that show a label class's object (scenes.OBJECT_PHOTOS: cats, a cup of coffee, rockets, ...)")
     ap.add_argument("--extra-styles", default="", metavar="A,B",
@@ -273,7 +274,7 @@ def main(argv=None) -> None:
             args.partial_view = args_saved.get("partial_view", 0.0)
         if args.distractors is None:
             args.distractors = args_saved.get("distractors", 0.0)
-        if args.distractor_photos is None:
+        if args.distractor_photos is None:  # runs from before it was saved (stage 14) had 0.3, then the default
             args.distractor_photos = args_saved.get("distractor_photos", 0.3)
         args.drop_object_photos = args.drop_object_photos or args_saved.get("drop_object_photos", False)
         for k in RESUMED:
@@ -303,7 +304,7 @@ def main(argv=None) -> None:
         if getattr(args, k) is None:
             setattr(args, k, default)
     if args.distractor_photos is None:
-        args.distractor_photos = 0.3  # saved resolved, so that a resume keeps it
+        args.distractor_photos = 0.0  # saved resolved, so that a resume keeps it
     extra_styles = parse_extra_styles(args.extra_styles)
     scene_config = SceneConfig(size=config.vision.image_size, colour_jitter=args.colour_jitter, random_conv=args.random_conv or 0.0,
                                partial_view=args.partial_view or 0.0, distractors=args.distractors or 0.0,
