@@ -1,6 +1,8 @@
-"""No camera permission, image upload, no WASM SIMD, no local NumPy: a clear message, never a blank page."""
+"""No camera permission, image upload, no WASM SIMD, no local NumPy, no labels.json: a clear message, never a blank page."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 from e2e_support import ANSWER_TIMEOUT_MS, build_site, needs_numpy, start_server
@@ -118,3 +120,35 @@ def test_offline_after_first_load(site, open_app):
     finally:
         app.context.set_offline(False)
     assert app.errors == []
+
+
+def test_a_model_without_labels_json_shows_its_own_words_and_no_list(site, open_app, tmp_path_factory):
+    """A model shipped without labels.json (the runtime does not need it): the app boots and
+    answers, and "What can it see?" shows the weights' `about` text and no object list."""
+    needs_numpy(site)
+    from tiny_vlm.weights import load_weights
+
+    about = load_weights(site.path / "model" / "model.safetensors").metadata.get("about")
+    if not about:
+        pytest.skip("the site's model has no `about` metadata: without labels.json its panel stays hidden")
+    model = tmp_path_factory.mktemp("model") / "no-labels"
+    shutil.copytree(site.path / "model", model, ignore=shutil.ignore_patterns("labels.json", "*.gz"))
+    out = tmp_path_factory.mktemp("no-labels-site") / "dist"
+    build_site(out, "--model", str(model))
+    assert not (out / "model" / "labels.json").exists()
+    server, url = start_server(out)
+    try:
+        app = open_app(url)
+        assert app.wait_boot() == "ready"
+        page = app.page
+        page.wait_for_function("!document.querySelector('[data-testid=about-model]').hidden")
+        assert page.text_content("#about-summary") == "What can it see?"  # no count without the list
+        assert page.is_hidden("[data-testid=label-list]")
+        page.click("#about-summary")
+        assert page.is_visible("[data-testid=about-text]") and page.text_content("[data-testid=about-text]") == about
+        page.click("[data-testid=start]")
+        page.wait_for_function("window.tinyVLM.answers >= 1 && !window.tinyVLM.running", timeout=ANSWER_TIMEOUT_MS)
+        assert page.text_content("[data-testid=answer]").strip()
+        assert app.errors == []
+    finally:
+        server.shutdown()
