@@ -125,16 +125,16 @@ def test_shipped_recipe_matches_the_model_card():
         assert n == ("auto" if run == "default" else total), run
         card_cmd = re.search(rf"^python -m tiny_vlm_train\.train --out \.\./runs/{run} (.*)$", card, re.M).group(1).split()
         for flag in ("--init", "--seed", "--lr", "--batch-size", "--qa-per-image", "--warmup", "--colour-jitter", "--distractors",
-                     "--distractor-photos"):
+                     "--distractor-photos", "--extra-styles"):
             assert (flag in card_cmd) == (flag in s.args), (run, flag)
             if flag in card_cmd and flag != "--colour-jitter":
                 want = card_cmd[card_cmd.index(flag) + 1]
                 got = s.args[s.args.index(flag) + 1]
                 assert Path(got).parts[-2:] == Path(want).parts[-2:] if flag == "--init" else got == want, (run, flag)
     names = [s.name for s in shipped_steps(Path("/r"), Path("/m"))]
-    assert names[-20:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
-                           "export 3", "unfold", "stage 13", "export 4", "unfold 2", "stage 14", "soup 4", "export", "evaluate",
-                           "model card"]
+    assert names[-23:] == ["soup", "stage 6", "stage 7", "stage 8", "stage 9", "stage 10", "soup 2", "stage 11", "stage 12", "soup 3",
+                           "export 3", "unfold", "stage 13", "export 4", "unfold 2", "stage 14", "soup 4", "stage 15", "stage 16",
+                           "soup 5", "export", "evaluate", "model card"]
 
 
 def test_recipe_evaluates_and_reports_the_checkpoint_it_exports():
@@ -235,4 +235,4 @@ def test_shipped_evaluation_is_the_one_the_recipe_runs():
     metrics = json.loads((model / "metrics.json").read_text())
     for flag, default, key in (("--scenes", EVAL_SCENES, "n_scenes"), ("--seed", EVAL_SEED, "seed")):
         assert command[command.index(flag) + 1] == step.args[step.args.index(flag) + 1] == str(default) == str(metrics[key])
-    assert command[command.index("--parity") + 1].startswith("../runs/soup21/")
+    assert command[command.index("--parity") + 1].startswith("../runs/soup2324/")

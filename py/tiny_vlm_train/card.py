@@ -38,6 +38,7 @@ LICENCES = """| source | used for | licence |
 | npm `@lobehub/fluent-emoji-3d` 1.1.0 (Microsoft Fluent Emoji 3-D) | training objects and distractors | MIT |
 | npm `@lobehub/fluent-emoji-flat` 1.1.0 and `@lobehub/fluent-emoji-modern` 1.0.0 (SVG, rasterised by Debian `librsvg2-bin`) | training objects (from stage 3) and distractors | MIT |
 | npm `openmoji` 17.0.0 (colour SVG) | training objects (from stage 3) and distractors | CC-BY-SA-4.0 |
+| npm `@iconify-json/emojione` 1.2.3, `@iconify-json/fxemoji` 1.2.2, `@iconify-json/noto-v1` 1.2.5 (EmojiOne 2, Firefox OS emoji, Noto's earlier designs; SVG, rasterised by Debian `librsvg2-bin`) | training objects in stage 16 (`train --extra-styles`) | CC-BY-4.0 (EmojiOne 2), Apache-2.0 (Firefox OS emoji, Noto v1) |
 | npm `emoji-datasource-apple` 16.0.0 (64 px) | **evaluation only** (held-out style) | © Apple Inc., not licensed for commercial use; never redistributed |
 | npm `emoji-datasource` 16.0.0 | emoji names and codepoints | MIT |
 | Debian `tuxpaint-data` (photo templates) | training backgrounds | GPL-2+ |
@@ -159,12 +160,13 @@ def _write(model_dir: Path, record: dict, m: dict | None) -> Path:
               "left-to-right order is defined) over a crop of a background photo (60%), a gradient (20%) or a plain colour (20%), then "
               "camera-like augmentation: partial occlusion by a rectangle (10%), slight perspective warp (40%), brightness/contrast "
               "and per-channel colour cast, grayscale (8%), Gaussian blur (35%), Gaussian noise (50%), JPEG re-encoding at quality "
-              "25-90 (40%). Each scene uses one emoji style (70%) or mixes styles per object (30%). In stage 14 half the scenes "
+              "25-90 (40%). Each scene uses one emoji style (70%) or mixes styles per object (30%). In stages 14-16 half the scenes "
               "also try to place one or two distractors (about a quarter of all scenes hold one: a place that overlaps an object "
               "is dropped), drawn under the objects and never named: emoji that are none of the classes (faces, hands, people, "
-              "hearts, signs and symbols, flags) in a training style, or ovals cut from a training photo (30% of them; "
-              "`train --distractors`).", "",
-              f"- Training emoji styles: {', '.join(TRAIN_STYLES)}",
+              "hearts, signs and symbols, flags) in a training style, or, in stage 14 only, ovals cut from a training photo (30% of them; "
+              "`train --distractors`, `--distractor-photos`).", "",
+              f"- Training emoji styles: {', '.join(TRAIN_STYLES)}; stage 16 also draws emojione, fxemoji and notov1 (EmojiOne 2, "
+              "Firefox OS emoji, Noto's earlier designs; `train --extra-styles`)",
               f"- **Held-out** emoji style (never used in training, evaluation only): {', '.join(HELDOUT_STYLES)}",
               f"- Training backgrounds: {len(background_files('train'))} photos/textures; **held-out** backgrounds: "
               f"{len(background_files('heldout'))} photos (MATE nature wallpapers, scikit-learn samples)", "",

@@ -10,8 +10,10 @@ soup of stages 9 and 10, two large-batch stages that fine-tune that soup at 224 
 soup; that soup exported and unfolded back into a training checkpoint (the way the shipped
 weights went on after the earlier checkpoints were lost) and one more large-batch stage from
 it; that stage exported and unfolded the same way, a CPU stage from it with distractors
-(things that are no class) in half the scenes, and the average of the two; export,
-evaluation, model card (and its metrics.json). Outputs go
+(things that are no class) in half the scenes, and the average of the two; two more CPU
+stages from that average (the second with three extra emoji styles), and the average of
+the four with stage 14's average counted twice; export, evaluation, model card (and its
+metrics.json). Outputs go
 under `--runs` (default: runs/recipe/ in the repository, git-ignored, apart from the shipped
 model's own runs) and `--model` (default: RUNS/model, so the shipped models/tiny-vlm-emoji is
 only replaced when asked for).
@@ -30,8 +32,9 @@ this project's 2-core CPU machine; stage 2 8 min on one NVIDIA H200 with 14 rend
 hours); stages 3-5 80-93 min each, stage 6 50 min, stage 7 77 min, stage 8 39 min, stage 9
 93 min and stage 10 52 min on the 2 cores; stages 11 and 12 8 and 4 min on the H200 again
 (891,392 images at 224 px: on 2 CPU cores about 18 hours); stage 13 8 min on one NVIDIA H100
-(525,056 images: about 11 hours on 2 CPU cores); stage 14 61 min on the 2 cores. So a 2-core
-CPU machine needs roughly 55 hours, and one with a GPU for stages 2, 11, 12 and 13 about 13. A GPU is used when present.
+(525,056 images: about 11 hours on 2 CPU cores); stages 14, 15 and 16 61, 68 and 54 min on the
+2 cores. So a 2-core CPU machine needs roughly 57 hours, and one with a GPU for stages 2, 11, 12
+and 13 about 15. A GPU is used when present.
 The paces of stages 1-13 predate the trainer's shared image prefix (one language-model pass over the image
 tokens for all of an image's questions): since then a CPU step at 224 px takes 1/1.54 of the
 time with four questions per image and 1/1.17 with two (model card), so less than the above.
@@ -93,6 +96,11 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
         return ["--batch-size", "256", "--workers", str(_render_workers()), "--qa-per-image", "4", "--curriculum-steps", "1",
                 "--time-budget", NO_LIMIT, "--ckpt-every", "300"]
 
+    def late_cpu_stage(lr: str) -> list[str]:  # stages 15 and 16: stage 14's schedule, emoji distractors only
+        return ["--batch-size", "32", "--workers", "1", "--qa-per-image", "4", "--curriculum-steps", "1", "--warmup", "20",
+                "--lr", lr, "--steps", "1502", "--distractors", "0.5", "--distractor-photos", "0", "--time-budget", NO_LIMIT,
+                "--ckpt-every", "300"]
+
     steps = [
         Step("stage 1", "train", ["--out", r("default"), "--steps", "auto", "--time-budget", "6900"], "train", runs / "default"),
         Step("stage 2", "train", ["--out", r("gpu1"), "--init", r("default", "ckpt.pt"), "--warmup", "150", "--lr", "2e-3",
@@ -145,11 +153,20 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
              "train", runs / "cpu21"),
         Step("soup 4", "soup", [r("soup21", "ckpt.pt"), r("unfolded2", "ckpt.pt"), r("cpu21", "ckpt.pt")],
              inputs=[runs / "unfolded2" / "ckpt.pt", runs / "cpu21" / "ckpt.pt"], outputs=[runs / "soup21" / "ckpt.pt"]),
-        Step("export", "export", [r("soup21", "ckpt.pt"), str(model)],
-             inputs=[runs / "soup21" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
-        Step("evaluate", "evaluate", [str(model), "--scenes", "1000", "--seed", "900005", "--parity", r("soup21", "ckpt.pt"),
-                                      "--json", r("soup21", "eval-seed900005.json")],  # named for its scenes: an older eval.json is not it
-             inputs=[model / "model.safetensors"], outputs=[runs / "soup21" / "eval-seed900005.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
+        # Stage 14's average was shipped until stage 15; stages 15 and 16 both start from it (no unfolding), and the
+        # shipped weights average it, counted twice, with the two.
+        Step("stage 15", "train", ["--out", r("cpu23"), "--init", r("soup21", "ckpt.pt"), "--seed", "24", *late_cpu_stage("1.5e-4")],
+             "train", runs / "cpu23"),
+        Step("stage 16", "train", ["--out", r("cpu24"), "--init", r("soup21", "ckpt.pt"), "--seed", "25", *late_cpu_stage("1e-4"),
+                                   "--extra-styles", "emojione,fxemoji,notov1"], "train", runs / "cpu24"),
+        Step("soup 5", "soup", [r("soup2324", "ckpt.pt"), r("soup21", "ckpt.pt"), r("soup21", "ckpt.pt"), r("cpu23", "ckpt.pt"),
+                                r("cpu24", "ckpt.pt")],
+             inputs=[runs / d / "ckpt.pt" for d in ("soup21", "cpu23", "cpu24")], outputs=[runs / "soup2324" / "ckpt.pt"]),
+        Step("export", "export", [r("soup2324", "ckpt.pt"), str(model)],
+             inputs=[runs / "soup2324" / "ckpt.pt"], outputs=[model / "model.safetensors"]),
+        Step("evaluate", "evaluate", [str(model), "--scenes", "1000", "--seed", "900005", "--parity", r("soup2324", "ckpt.pt"),
+                                      "--json", r("soup2324", "eval-seed900005.json")],  # named for its scenes: an older eval.json is not it
+             inputs=[model / "model.safetensors"], outputs=[runs / "soup2324" / "eval-seed900005.json"], env={"OPENBLAS_NUM_THREADS": "1"}),
     ]
     stages = [s for s in steps if s.kind == "train"]
     evaluation = steps[-1].outputs[0]
@@ -291,7 +308,7 @@ def main(argv=None) -> None:
     if not args.skip_assets:
         from .assets import missing_sources
 
-        missing = missing_sources()
+        missing = missing_sources(extra_styles=True)  # stage 16 draws three of the extra styles
         if missing:
             steps.insert(0, Step("install sources", "assets", []))
             print(f"training sources missing ({', '.join(missing)}): they are installed first")
