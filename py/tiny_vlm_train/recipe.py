@@ -96,10 +96,10 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
         return ["--batch-size", "256", "--workers", str(_render_workers()), "--qa-per-image", "4", "--curriculum-steps", "1",
                 "--time-budget", NO_LIMIT, "--ckpt-every", "300"]
 
-    def late_cpu_stage(lr: str) -> list[str]:  # stages 15 and 16: stage 14's schedule, emoji distractors only
+    def late_cpu_stage(lr: str, distractor_photos: str = "0") -> list[str]:  # stages 14-16: distractors in half the scenes
         return ["--batch-size", "32", "--workers", "1", "--qa-per-image", "4", "--curriculum-steps", "1", "--warmup", "20",
-                "--lr", lr, "--steps", "1502", "--distractors", "0.5", "--distractor-photos", "0", "--time-budget", NO_LIMIT,
-                "--ckpt-every", "300"]
+                "--lr", lr, "--steps", "1502", "--distractors", "0.5", "--distractor-photos", distractor_photos,
+                "--time-budget", NO_LIMIT, "--ckpt-every", "300"]
 
     steps = [
         Step("stage 1", "train", ["--out", r("default"), "--steps", "auto", "--time-budget", "6900"], "train", runs / "default"),
@@ -147,10 +147,8 @@ def shipped_steps(runs: Path, model: Path) -> list[Step]:
              inputs=[runs / "gpu5" / "ckpt.pt"], outputs=[runs / "gpu5" / "model" / "model.safetensors"]),
         Step("unfold 2", "unfold", [r("gpu5", "model"), r("unfolded2", "ckpt.pt")],
              inputs=[runs / "gpu5" / "model" / "model.safetensors"], outputs=[runs / "unfolded2" / "ckpt.pt"]),
-        Step("stage 14", "train", ["--out", r("cpu21"), "--init", r("unfolded2", "ckpt.pt"), "--seed", "23", "--batch-size", "32",
-                                   "--workers", "1", "--qa-per-image", "4", "--curriculum-steps", "1", "--warmup", "20", "--lr", "1e-4",
-                                   "--steps", "1502", "--distractors", "0.5", "--distractor-photos", "0.3", "--time-budget", NO_LIMIT, "--ckpt-every", "300"],
-             "train", runs / "cpu21"),
+        Step("stage 14", "train", ["--out", r("cpu21"), "--init", r("unfolded2", "ckpt.pt"), "--seed", "23",
+                                   *late_cpu_stage("1e-4", distractor_photos="0.3")], "train", runs / "cpu21"),
         Step("soup 4", "soup", [r("soup21", "ckpt.pt"), r("unfolded2", "ckpt.pt"), r("cpu21", "ckpt.pt")],
              inputs=[runs / "unfolded2" / "ckpt.pt", runs / "cpu21" / "ckpt.pt"], outputs=[runs / "soup21" / "ckpt.pt"]),
         # Stage 14's average was shipped until stage 15; stages 15 and 16 both start from it (no unfolding), and the
